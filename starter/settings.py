@@ -1,0 +1,36 @@
+"""Configuration a starter reads once and captures into each journey it starts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from workflows.models import EmailSchedule, JourneyConfig, Technologies
+
+
+class JourneySettings(BaseSettings):
+    """Journey rules from the environment (``ENTERPRISE_EMPLOYEE_THRESHOLD``, ...)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    enterprise_employee_threshold: int = Field(default=100, ge=0)
+    integrated_technologies: Annotated[Technologies, NoDecode] = Field(
+        default_factory=lambda: ["Shopify", "WooCommerce", "Stripe", "HubSpot"]
+    )
+    email_schedule: Annotated[EmailSchedule, NoDecode] = Field(
+        default_factory=lambda: [timedelta(0), timedelta(days=2), timedelta(days=5)]
+    )
+    enrichment_poll_interval: timedelta = timedelta(minutes=1)
+    vendor_call_timeout: timedelta = timedelta(seconds=30)
+
+    def journey_config(self) -> JourneyConfig:
+        return JourneyConfig(
+            enterprise_employee_threshold=self.enterprise_employee_threshold,
+            integrated_technologies=self.integrated_technologies,
+            email_schedule=self.email_schedule,
+            enrichment_poll_interval=self.enrichment_poll_interval,
+            vendor_call_timeout=self.vendor_call_timeout,
+        )

@@ -1,0 +1,229 @@
+"""The journey's input, configuration and state: the contract between starters and workers.
+
+Every model here is stored in workflow histories, so fields are only ever added with defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+TASK_QUEUE = "onboarding"
+WORKFLOW_ID_PREFIX = "onboarding-"
+
+_USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9\-]{1,62}$")
+_OFFSET = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def journey_id(user_id: str) -> str:
+    """The workflow ID of a user's journey: the business identity, never personal data."""
+    return f"{WORKFLOW_ID_PREFIX}{user_id}"
+
+
+def parse_offset(text: str) -> timedelta:
+    """Parse one schedule offset such as ``0s``, ``30m``, ``2d``."""
+    match = _OFFSET.match(text)
+    if not match:
+        raise ValueError(f"'{text.strip()}' is not an offset like 0s, 30m, 12h or 2d")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def format_offset(offset: timedelta) -> str:
+    """The shortest exact spelling of an offset, for summaries a person reads."""
+    seconds = int(offset.total_seconds())
+    for unit in ("d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parse_schedule(value: object) -> object:
+    """Accept ``"0s,2d,5d"`` as well as a list of offsets or timedeltas."""
+    if isinstance(value, str):
+        return [parse_offset(part) for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        return [parse_offset(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def parse_technologies(value: object) -> object:
+    """Accept ``"Shopify,Stripe"`` as well as a list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+EmailSchedule = Annotated[list[timedelta], BeforeValidator(parse_schedule)]
+Technologies = Annotated[list[str], BeforeValidator(parse_technologies)]
+
+
+class Signup(BaseModel):
+    """One signup event from the product: who signed up, and where from."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    user_id: str = Field(description="The product's own user id; the journey's identity.")
+    email: EmailStr
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    company_domain: str | None = Field(
+        default=None, description="Used when enrichment finds no company domain."
+    )
+    signed_up_at: datetime | None = None
+    source: str | None = Field(default=None, max_length=200)
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_id_is_an_id(cls, value: str) -> str:
+        if "@" in value:
+            raise ValueError("must be the product's user id, not an email address")
+        if not _USER_ID.match(value):
+            raise ValueError(
+                "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("company_domain")
+    @classmethod
+    def _domain_is_a_domain(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        domain = value.lower().removeprefix("https://").removeprefix("http://").split("/")[0]
+        domain = domain.removeprefix("www.")
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"'{value}' is not a domain name") from exc
+        if not _DOMAIN.match(domain):
+            raise ValueError(f"'{value}' is not a domain name")
+        return domain
+
+
+class JourneyConfig(BaseModel):
+    """Everything a journey decides with, captured when it starts.
+
+    Changing the worker's or starter's configuration never affects a journey already in flight.
+    """
+
+    enterprise_employee_threshold: int = Field(default=100, ge=0)
+    integrated_technologies: Technologies = Field(
+        default_factory=lambda: ["Shopify", "WooCommerce", "Stripe", "HubSpot"]
+    )
+    email_schedule: EmailSchedule = Field(
+        default_factory=lambda: [timedelta(0), timedelta(days=2), timedelta(days=5)]
+    )
+    enrichment_poll_interval: timedelta = Field(
+        default=timedelta(minutes=1),
+        description="How long to wait before asking Clearbit again after a queued lookup.",
+    )
+    enrichment_max_polls: int = Field(
+        default=30, ge=1, description="Queued lookups asked again at most this many times."
+    )
+    vendor_call_timeout: timedelta = Field(
+        default=timedelta(seconds=30), description="Start-to-close timeout of one vendor call."
+    )
+
+    @model_validator(mode="after")
+    def _schedule_is_ordered(self) -> JourneyConfig:
+        schedule = self.email_schedule
+        if not schedule:
+            raise ValueError("email_schedule needs at least one offset")
+        if any(later < earlier for earlier, later in zip(schedule, schedule[1:], strict=False)):
+            raise ValueError("email_schedule offsets must not decrease")
+        if not self.integrated_technologies:
+            raise ValueError("integrated_technologies needs at least one technology")
+        return self
+
+
+class JourneyInput(BaseModel):
+    """The one argument of ``OnboardingJourney``."""
+
+    signup: Signup
+    config: JourneyConfig = Field(default_factory=JourneyConfig)
+
+
+class Stage(StrEnum):
+    ENRICHING = "enriching"
+    WAITING_FOR_ENRICHMENT = "waiting_for_enrichment"
+    SAVING_ENRICHMENT = "saving_enrichment"
+    ALERTING_SALES = "alerting_sales"
+    CHECKING_STACK = "checking_stack"
+    SAVING_STACK = "saving_stack"
+    SENDING_EMAIL = "sending_email"
+    WAITING_EMAIL = "waiting_email"
+    DONE = "done"
+
+
+class Segment(StrEnum):
+    ENTERPRISE = "enterprise"
+    SMB = "smb"
+    UNKNOWN = "unknown"
+
+
+class Outcome(StrEnum):
+    SALES_ALERTED = "sales_alerted"
+    EMAILS_COMPLETED = "emails_completed"
+    NO_INTEGRATION = "no_integration"
+    NOT_ENRICHED = "not_enriched"
+    NO_COMPANY = "no_company"
+    INVALID_EMAIL = "invalid_email"
+    UNSUBSCRIBED = "unsubscribed"
+    CONVERTED = "converted"
+
+
+class SentEmail(BaseModel):
+    number: int
+    sent_at: datetime
+    message_id: str | None = None
+
+
+class JourneyState(BaseModel):
+    """What the ``state`` query answers, and the journey's result once it ends."""
+
+    stage: Stage = Stage.ENRICHING
+    segment: Segment | None = None
+    company_domain: str | None = None
+    company_employees: int | None = None
+    matched_technology: str | None = None
+    emails_sent: int = 0
+    emails: list[SentEmail] = Field(default_factory=list)
+    next_email_number: int | None = None
+    next_email_due_at: datetime | None = None
+    sales_alerted: bool = False
+    enrichment_polls: int = 0
+    outcome: Outcome | None = None
+    path: list[str] = Field(default_factory=list, description="The steps taken so far.")
+
+
+def email_due_at(
+    schedule: list[timedelta],
+    number: int,
+    sequence_started_at: datetime,
+    previous_sent_at: datetime | None,
+) -> datetime:
+    """When email ``number`` (1-based) may go out.
+
+    No earlier than its offset from the start of the sequence, and no sooner after the previous
+    email than the two offsets differ: after an outage emails come late, never crowded.
+    """
+    offset = schedule[number - 1]
+    due = sequence_started_at + offset
+    if number > 1 and previous_sent_at is not None:
+        due = max(due, previous_sent_at + (offset - schedule[number - 2]))
+    return due
