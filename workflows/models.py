@@ -5,6 +5,7 @@ Every model here is stored in workflow histories, so fields are only ever added 
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -24,7 +25,9 @@ TASK_QUEUE = "onboarding"
 WORKFLOW_ID_PREFIX = "onboarding-"
 
 _USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9\-]{1,62}$")
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9\-]{1,62}$"
+)
 _OFFSET = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -144,7 +147,7 @@ class JourneyConfig(BaseModel):
         schedule = self.email_schedule
         if not schedule:
             raise ValueError("email_schedule needs at least one offset")
-        if any(later < earlier for earlier, later in zip(schedule, schedule[1:], strict=False)):
+        if any(later < earlier for earlier, later in itertools.pairwise(schedule)):
             raise ValueError("email_schedule offsets must not decrease")
         if not self.integrated_technologies:
             raise ValueError("integrated_technologies needs at least one technology")

@@ -1,0 +1,76 @@
+"""Person and company enrichment with Clearbit's combined find."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from temporalio import activity
+
+from activities import vendor_http
+from activities.contracts import (
+    ENRICH_SIGNUP,
+    Company,
+    Enrichment,
+    EnrichmentRequest,
+    EnrichmentStatus,
+)
+from activities.settings import VendorSettings
+
+VENDOR = "Clearbit"
+
+
+def company_from_payload(payload: dict[str, Any]) -> Company | None:
+    """The company fields the journey decides with, or None when Clearbit found no company."""
+    company = payload.get("company")
+    if not isinstance(company, dict):
+        return None
+    metrics = company.get("metrics") or {}
+    category = company.get("category") or {}
+    employees = metrics.get("employees")
+    return Company(
+        name=company.get("name"),
+        domain=company.get("domain"),
+        employees=employees if isinstance(employees, int) else None,
+        employees_range=metrics.get("employeesRange"),
+        industry=category.get("industry"),
+    )
+
+
+class ClearbitEnrichment:
+    """``enrich_signup`` against Clearbit's ``/v2/combined/find``."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: VendorSettings) -> None:
+        self._client = client
+        self._url = settings.clearbit_base_url.rstrip("/") + "/v2/combined/find"
+        self._key = settings.clearbit_api_key
+
+    @activity.defn(name=ENRICH_SIGNUP)
+    async def enrich(self, request: EnrichmentRequest) -> Enrichment:
+        response = await vendor_http.send(
+            self._client,
+            VENDOR,
+            "GET",
+            self._url,
+            params={"email": request.email},
+            headers={"Authorization": f"Bearer {self._key.get_secret_value()}"},
+        )
+        # Clearbit's domain answers are outcomes of the journey, not failures of the call.
+        if response.status_code == 202:
+            return Enrichment(status=EnrichmentStatus.QUEUED)
+        if response.status_code == 404:
+            return Enrichment(status=EnrichmentStatus.NOT_FOUND)
+        if response.status_code == 422:
+            return Enrichment(status=EnrichmentStatus.INVALID_EMAIL)
+        vendor_http.raise_for_outcome(VENDOR, response, credential="CLEARBIT_API_KEY")
+        try:
+            payload = response.json()
+        except ValueError:
+            raise vendor_http.unavailable(
+                VENDOR, "answered 200 with a body that is not JSON"
+            ) from None
+        if not isinstance(payload, dict):
+            raise vendor_http.unavailable(VENDOR, "answered 200 with an unexpected body")
+        return Enrichment(
+            status=EnrichmentStatus.FOUND, company=company_from_payload(payload), payload=payload
+        )

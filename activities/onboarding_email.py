@@ -1,0 +1,67 @@
+"""Onboarding emails, sent through Resend."""
+
+from __future__ import annotations
+
+import httpx
+from temporalio import activity
+
+from activities import vendor_http
+from activities.contracts import SEND_ONBOARDING_EMAIL, EmailSent, OnboardingEmail
+from activities.email_content import onboarding_email
+from activities.journey_run import current_journey
+from activities.settings import VendorSettings
+
+VENDOR = "Resend"
+
+
+def idempotency_key(workflow_id: str, number: int) -> str:
+    """Derived from the journey and the step, so every retry of a send reuses it."""
+    return f"{workflow_id}/email-{number}"
+
+
+class ResendEmail:
+    """``send_onboarding_email`` with Resend's ``POST /emails``."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: VendorSettings) -> None:
+        self._client = client
+        self._url = settings.resend_base_url.rstrip("/") + "/emails"
+        self._key = settings.resend_api_key
+        self._sender = settings.email_from
+
+    @activity.defn(name=SEND_ONBOARDING_EMAIL)
+    async def send(self, email: OnboardingEmail) -> EmailSent:
+        workflow_id, _ = current_journey()
+        content = onboarding_email(email.number, email.total, email.first_name, email.technology)
+        response = await vendor_http.send(
+            self._client,
+            VENDOR,
+            "POST",
+            self._url,
+            json={
+                "from": self._sender,
+                "to": [email.to],
+                "subject": content.subject,
+                "html": content.html,
+                "text": content.text,
+                "tags": [
+                    {"name": "journey", "value": "onboarding"},
+                    {"name": "step", "value": f"email-{email.number}"},
+                ],
+            },
+            headers={
+                "Authorization": f"Bearer {self._key.get_secret_value()}",
+                "Idempotency-Key": idempotency_key(workflow_id, email.number),
+            },
+        )
+        if response.status_code == 409:
+            name = vendor_http.error_detail(response)
+            if "concurrent" in name:
+                # The first attempt is still being processed; its answer will be replayed.
+                raise vendor_http.unavailable(VENDOR, name)
+            raise vendor_http.rejected(VENDOR, name)
+        vendor_http.raise_for_outcome(VENDOR, response, credential="RESEND_API_KEY")
+        try:
+            message_id = str(response.json()["id"])
+        except (ValueError, KeyError, TypeError):
+            raise vendor_http.unavailable(VENDOR, "answered without a message id") from None
+        return EmailSent(message_id=message_id)

@@ -1,0 +1,70 @@
+"""Technographic enrichment: which technologies a company's site runs, from BuiltWith."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from temporalio import activity
+
+from activities import vendor_http
+from activities.contracts import LOOK_UP_TECHNOGRAPHICS, Technographics, TechnographicsRequest
+from activities.settings import VendorSettings
+
+VENDOR = "BuiltWith"
+
+
+def technologies_in(payload: dict[str, Any]) -> list[str]:
+    """Every technology name across all results and paths, in the order BuiltWith lists them."""
+    names: list[str] = []
+    for result in payload.get("Results") or []:
+        for path in (result.get("Result") or {}).get("Paths") or []:
+            for technology in path.get("Technologies") or []:
+                name = technology.get("Name")
+                if isinstance(name, str) and name not in names:
+                    names.append(name)
+    return names
+
+
+class BuiltWithTechnographics:
+    """``look_up_technographics`` against BuiltWith's Domain API (v22)."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: VendorSettings) -> None:
+        self._client = client
+        self._url = settings.builtwith_base_url.rstrip("/") + "/v22/api.json"
+        self._key = settings.builtwith_api_key
+
+    @activity.defn(name=LOOK_UP_TECHNOGRAPHICS)
+    async def look_up(self, request: TechnographicsRequest) -> Technographics:
+        response = await vendor_http.send(
+            self._client,
+            VENDOR,
+            "GET",
+            self._url,
+            params={
+                "KEY": self._key.get_secret_value(),
+                "LOOKUP": request.domain,
+                "NOPII": "yes",
+                "LIVEONLY": "yes",
+            },
+        )
+        vendor_http.raise_for_outcome(VENDOR, response, credential="BUILTWITH_API_KEY")
+        try:
+            payload = response.json()
+        except ValueError:
+            raise vendor_http.unavailable(
+                VENDOR, "answered 200 with a body that is not JSON"
+            ) from None
+        if not isinstance(payload, dict):
+            raise vendor_http.unavailable(VENDOR, "answered 200 with an unexpected body")
+        errors = payload.get("Errors") or []
+        if errors and not payload.get("Results"):
+            # BuiltWith reports key and credit problems in the body of a 200.
+            detail = "; ".join(str(e.get("Message", e)) for e in errors if isinstance(e, dict))
+            lowered = detail.lower()
+            if "key" in lowered or "credit" in lowered:
+                raise vendor_http.needs_operator(
+                    VENDOR, f"lookup refused ({detail})", "Check BUILTWITH_API_KEY and its credits."
+                )
+            raise vendor_http.rejected(VENDOR, detail or "no results")
+        return Technographics(technologies=technologies_in(payload), payload=payload)

@@ -1,0 +1,136 @@
+"""The one mapping from a vendor's HTTP outcome to "retry now / retry after N s / wait for an
+operator / give up", shared by every vendor.
+
+Messages never carry URLs, keys or request bodies: they end up in the Web UI and in logs.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from temporalio.exceptions import ApplicationError
+
+# Failure types, as they appear on a pending activity in the Web UI.
+UNAVAILABLE = "VendorUnavailable"
+RATE_LIMITED = "VendorRateLimited"
+NEEDS_OPERATOR = "VendorNeedsOperator"
+REJECTED = "VendorRejectedRequest"
+
+_MIN_RETRY_AFTER = timedelta(seconds=1)
+_MAX_RETRY_AFTER = timedelta(hours=1)
+
+
+def unavailable(vendor: str, reason: str) -> ApplicationError:
+    """5xx, timeouts and connection errors: the retry policy's exponential backoff applies."""
+    return ApplicationError(f"{vendor} is unavailable: {reason}", type=UNAVAILABLE)
+
+
+def rate_limited(vendor: str, retry_after: timedelta | None) -> ApplicationError:
+    """Throttled: come back when the vendor says, or on the policy's backoff if it says nothing."""
+    when = f"retrying in {int(retry_after.total_seconds())}s" if retry_after else "backing off"
+    return ApplicationError(
+        f"{vendor} is rate limiting us; {when}", type=RATE_LIMITED, next_retry_delay=retry_after
+    )
+
+
+def needs_operator(vendor: str, problem: str, fix: str) -> ApplicationError:
+    """Bad credentials, exhausted quota, a channel the bot is not in.
+
+    Retried forever on the policy's capped backoff, so journeys resume on their own once an
+    operator fixes the configuration; the message on the pending activity says what to fix.
+    """
+    return ApplicationError(f"{vendor}: {problem}. {fix}", type=NEEDS_OPERATOR)
+
+
+def rejected(vendor: str, problem: str) -> ApplicationError:
+    """The vendor refuses the request itself: repeating it cannot help, so the journey fails."""
+    return ApplicationError(
+        f"{vendor} rejected the request: {problem}", type=REJECTED, non_retryable=True
+    )
+
+
+def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> timedelta | None:
+    """The delay a throttled vendor asks for: ``Retry-After`` (seconds or an HTTP date), else
+    ``X-RateLimit-Reset`` (epoch seconds, or seconds from now when small)."""
+    now = time.time() if now is None else now
+    seconds: float | None = None
+    value = headers.get("retry-after")
+    if value:
+        value = value.strip()
+        if value.replace(".", "", 1).isdigit():
+            seconds = float(value)
+        else:
+            parsed = email.utils.parsedate_to_datetime(value) if value else None
+            if parsed is not None:
+                seconds = parsed.timestamp() - now
+    if seconds is None and (reset := headers.get("x-ratelimit-reset")):
+        try:
+            reset_value = float(reset.strip())
+        except ValueError:
+            reset_value = None
+        if reset_value is not None:
+            seconds = reset_value - now if reset_value > 10**9 else reset_value
+    if seconds is None:
+        return None
+    delay = timedelta(seconds=seconds)
+    return min(max(delay, _MIN_RETRY_AFTER), _MAX_RETRY_AFTER)
+
+
+def error_detail(response: httpx.Response) -> str:
+    """A short, safe description of an error answer: the vendor's error type and message."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    parts: list[str] = []
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            parts += [str(error.get(k)) for k in ("type", "message") if error.get(k)]
+        elif isinstance(error, str):
+            parts.append(error)
+        for key in ("name", "message"):
+            if isinstance(body.get(key), str) and body[key] not in parts:
+                parts.append(body[key])
+        errors = body.get("Errors")
+        if isinstance(errors, list):
+            parts += [str(e.get("Message")) for e in errors if isinstance(e, dict)]
+    detail = ": ".join(parts)[:300]
+    return f"HTTP {response.status_code} {detail}".strip()
+
+
+def raise_for_outcome(vendor: str, response: httpx.Response, *, credential: str) -> None:
+    """Raise the failure that fits a non-success answer; return quietly on 2xx.
+
+    ``credential`` names the setting an operator fixes when the vendor refuses our key.
+    """
+    status = response.status_code
+    if status < 300:
+        return
+    detail = error_detail(response)
+    if status == 429:
+        raise rate_limited(vendor, retry_after(response.headers))
+    if status >= 500 or status == 408:
+        raise unavailable(vendor, detail)
+    if status in (401, 403):
+        raise needs_operator(vendor, f"credentials refused ({detail})", f"Check {credential}.")
+    if status == 402:
+        raise needs_operator(vendor, f"quota exhausted ({detail})", "Raise the plan's quota.")
+    raise rejected(vendor, detail)
+
+
+async def send(
+    client: httpx.AsyncClient, vendor: str, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    """Send one request, turning transport failures into retryable activity failures."""
+    try:
+        return await client.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise unavailable(vendor, f"timed out ({type(exc).__name__})") from None
+    except httpx.TransportError as exc:
+        raise unavailable(vendor, f"connection failed ({type(exc).__name__})") from None

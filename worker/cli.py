@@ -1,0 +1,92 @@
+"""The ``onboarding`` command: the starter's commands plus ``worker``, ``sandbox`` and ``demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from activities.settings import VendorSettings
+from starter.cli import app, describe_validation_error, fail, run
+from starter.connection import connect
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker: it hosts the journey and its vendor calls until SIGINT or SIGTERM."""
+    from worker.main import run_worker, stop_on_signals
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = VendorSettings()
+    except ValidationError as exc:
+        raise fail(describe_validation_error(exc).replace("signup", "worker settings"), 2) from None
+
+    async def _serve() -> None:
+        client = await connect()
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        await run_worker(client, settings, stop)
+
+    run(_serve())
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
+) -> None:
+    """Serve Clearbit, BuiltWith, Slack and Resend's wire formats locally, with fixtures."""
+    from sandbox.server import serve
+
+    serve(host=host, port=port)
+
+
+@app.command()
+def demo(
+    exit_when_done: Annotated[
+        bool, typer.Option(help="Stop once every sample journey has finished.")
+    ] = False,
+) -> None:
+    """Run everything locally on embedded defaults: dev server, sandbox, worker, sample signups."""
+    from worker.demo import run_demo
+
+    sys.exit(run_demo(exit_when_done=exit_when_done))
+
+
+def main() -> None:
+    """Entry point. Ends the process with ``os._exit`` once output is flushed: the Temporal
+    SDK's native threads can abort a short-lived process during interpreter finalization."""
+    code = 0
+    try:
+        # Outside standalone mode click returns an exit code instead of raising SystemExit.
+        result = app(standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        code = 130
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:  # a click usage error or a bug: one line, never a traceback
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            code = exc.exit_code
+        else:
+            typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

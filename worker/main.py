@@ -1,0 +1,76 @@
+"""The worker: builds the activities once with their settings and a shared HTTP client, and hosts
+the journey on the ``onboarding`` task queue until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.enrichment import ClearbitEnrichment
+from activities.onboarding_email import ResendEmail
+from activities.sales_alert import SlackSalesAlert
+from activities.settings import VendorSettings
+from activities.technographics import BuiltWithTechnographics
+from activities.warehouse import Warehouse
+from workflows.journey import OnboardingJourney
+from workflows.models import TASK_QUEUE
+
+log = logging.getLogger("onboarding.worker")
+
+
+def quiet_http_logs() -> None:
+    # httpx logs every request URL at INFO; Clearbit's carries an email, BuiltWith's the key.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def http_client(settings: VendorSettings) -> httpx.AsyncClient:
+    """The one HTTP client every vendor call of this worker shares."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.http_timeout_seconds, connect=5.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        headers={"User-Agent": "onboarding-journeys/0.1"},
+    )
+
+
+async def run_worker(
+    client: Client, settings: VendorSettings, stop: asyncio.Event, *, task_queue: str = TASK_QUEUE
+) -> None:
+    """Run the worker until ``stop`` is set, then finish in-flight tasks and shut down."""
+    quiet_http_logs()
+    warehouse = Warehouse(settings.warehouse_url)
+    async with http_client(settings) as http:
+        with ThreadPoolExecutor(max_workers=16, thread_name_prefix="warehouse") as executor:
+            worker = Worker(
+                client,
+                task_queue=task_queue,
+                workflows=[OnboardingJourney],
+                activities=[
+                    ClearbitEnrichment(http, settings).enrich,
+                    BuiltWithTechnographics(http, settings).look_up,
+                    SlackSalesAlert(http, settings).post,
+                    ResendEmail(http, settings).send,
+                    warehouse.save_activity,
+                ],
+                activity_executor=executor,
+                graceful_shutdown_timeout=timedelta(seconds=10),
+            )
+            async with worker:
+                log.info("worker polling task queue %r", task_queue)
+                await stop.wait()
+                log.info("stopping: finishing in-flight tasks")
+    warehouse.close()
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM ask the worker to shut down gracefully."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,320 @@
+"""The onboarding journey of one signup, as one durable workflow.
+
+Enrich the signup with Clearbit and save the payload. An enterprise (more employees than the
+threshold) gets a sales alert in Slack. Anyone else: look the company's stack up in BuiltWith and
+save it; if the stack has a technology we integrate with, send the onboarding emails on their
+schedule. ``unsubscribe`` and ``convert`` stop the journey before its next outbound step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        ENRICH_SIGNUP,
+        LOOK_UP_TECHNOGRAPHICS,
+        POST_SALES_ALERT,
+        SAVE_TO_WAREHOUSE,
+        SEND_ONBOARDING_EMAIL,
+        Company,
+        EmailSent,
+        Enrichment,
+        EnrichmentRequest,
+        EnrichmentStatus,
+        OnboardingEmail,
+        SalesAlert,
+        SalesAlertPosted,
+        Technographics,
+        TechnographicsRequest,
+        WarehouseRecord,
+    )
+    from workflows.models import (
+        JourneyConfig,
+        JourneyInput,
+        JourneyState,
+        Outcome,
+        Segment,
+        SentEmail,
+        Signup,
+        Stage,
+        email_due_at,
+        format_offset,
+    )
+
+# Vendor calls retry for as long as it takes: 5xx and timeouts back off exponentially, operator
+# mistakes (bad keys, missing channel) wait at most two minutes between tries, so journeys resume
+# on their own once the configuration is fixed. Only a request the vendor rejects is final.
+VENDOR_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=0,
+    non_retryable_error_types=["VendorRejectedRequest"],
+)
+
+ResultT = TypeVar("ResultT")
+
+_RANGE_LOWER_BOUND = re.compile(r"^\s*(\d+)\s*([kK])?")
+
+
+def employees_lower_bound(company: Company) -> int | None:
+    """Head count, or the lower bound of Clearbit's ``employeesRange`` (``"251-1K"`` → 251)."""
+    if company.employees is not None:
+        return company.employees
+    if company.employees_range:
+        match = _RANGE_LOWER_BOUND.match(company.employees_range)
+        if match:
+            return int(match.group(1)) * (1000 if match.group(2) else 1)
+    return None
+
+
+def segment_of(company: Company, threshold: int) -> Segment:
+    employees = employees_lower_bound(company)
+    if employees is None:
+        return Segment.UNKNOWN
+    return Segment.ENTERPRISE if employees > threshold else Segment.SMB
+
+
+def integrated_technology(stack: list[str], integrated: list[str]) -> str | None:
+    """The first technology we integrate with (in configuration order) that the stack contains."""
+    present = {name.casefold() for name in stack}
+    return next((tech for tech in integrated if tech.casefold() in present), None)
+
+
+@workflow.defn(name="OnboardingJourney")
+class OnboardingJourney:
+    def __init__(self) -> None:
+        self._state = JourneyState()
+        self._stop: Outcome | None = None
+
+    @workflow.run
+    async def run(self, journey: JourneyInput) -> JourneyState:
+        signup, config = journey.signup, journey.config
+
+        enrichment = await self._enrich(signup, config)
+        if enrichment.status is EnrichmentStatus.INVALID_EMAIL:
+            return self._end(Outcome.INVALID_EMAIL, "Clearbit: not a person's email address")
+        if enrichment.status is not EnrichmentStatus.FOUND or enrichment.payload is None:
+            return self._end(Outcome.NOT_ENRICHED, "Clearbit: no person or company found")
+
+        await self._save(
+            config, Stage.SAVING_ENRICHMENT, "clearbit_enrichment", "clearbit", enrichment.payload
+        )
+        company = enrichment.company
+        if company is None:
+            return self._end(Outcome.NO_COMPANY, "Clearbit: person found, no company")
+
+        segment = segment_of(company, config.enterprise_employee_threshold)
+        self._state.segment = segment
+        self._state.company_domain = company.domain or signup.company_domain
+        self._state.company_employees = employees_lower_bound(company)
+        self._step(f"{segment} company ({self._employees_text(company)})")
+        if self._stop:
+            return self._end(self._stop)
+
+        if segment is Segment.ENTERPRISE:
+            await self._alert_sales(signup, company, config)
+            return self._end(self._stop or Outcome.SALES_ALERTED)
+
+        domain = company.domain or signup.company_domain
+        if domain is None:
+            return self._end(Outcome.NO_INTEGRATION, "no company domain to look up")
+        stack = await self._look_up_stack(domain, config)
+        await self._save(
+            config, Stage.SAVING_STACK, "builtwith_technographics", "builtwith", stack.payload
+        )
+        technology = integrated_technology(stack.technologies, config.integrated_technologies)
+        if technology is None:
+            return self._end(Outcome.NO_INTEGRATION, "no integrated technology in the stack")
+        self._state.matched_technology = technology
+        self._step(f"stack runs {technology}")
+        if self._stop:
+            return self._end(self._stop)
+
+        await self._send_emails(signup, technology, config)
+        return self._end(self._stop or Outcome.EMAILS_COMPLETED)
+
+    @workflow.signal
+    def unsubscribe(self) -> None:
+        """No further email; the journey ends ``unsubscribed``."""
+        self._stop = self._stop or Outcome.UNSUBSCRIBED
+
+    @workflow.signal
+    def convert(self) -> None:
+        """The user finished onboarding: stop the sequence; the journey ends ``converted``."""
+        self._stop = self._stop or Outcome.CONVERTED
+
+    @workflow.query
+    def state(self) -> JourneyState:
+        return self._state
+
+    # The steps, in the order the journey takes them.
+
+    async def _enrich(self, signup: Signup, config: JourneyConfig) -> Enrichment:
+        self._state.stage = Stage.ENRICHING
+        enrichment = await self._call(
+            ENRICH_SIGNUP,
+            EnrichmentRequest(email=signup.email),
+            Enrichment,
+            config,
+            summary="Clearbit enrichment",
+        )
+        # A queued lookup is normal for Clearbit: ask again later, a bounded number of times.
+        while enrichment.status is EnrichmentStatus.QUEUED:
+            if self._state.enrichment_polls >= config.enrichment_max_polls or self._stop:
+                break
+            self._state.enrichment_polls += 1
+            self._state.stage = Stage.WAITING_FOR_ENRICHMENT
+            self._step("Clearbit lookup queued")
+            await self._wait_unless_stopped(
+                config.enrichment_poll_interval,
+                f"Clearbit lookup queued: ask again in {format_offset(config.enrichment_poll_interval)}",
+            )
+            self._state.stage = Stage.ENRICHING
+            enrichment = await self._call(
+                ENRICH_SIGNUP,
+                EnrichmentRequest(email=signup.email),
+                Enrichment,
+                config,
+                summary=f"Clearbit enrichment, try {self._state.enrichment_polls + 1}",
+            )
+        if enrichment.status is EnrichmentStatus.FOUND:
+            self._step("enriched by Clearbit")
+        return enrichment
+
+    async def _save(
+        self,
+        config: JourneyConfig,
+        stage: Stage,
+        step: str,
+        vendor: str,
+        payload: dict[str, Any],
+    ) -> None:
+        self._state.stage = stage
+        record = WarehouseRecord(step=step, vendor=vendor, payload=payload)
+        await self._call(SAVE_TO_WAREHOUSE, record, type(None), config, summary=f"save {step}")
+        self._step(f"saved {step}")
+
+    async def _alert_sales(self, signup: Signup, company: Company, config: JourneyConfig) -> None:
+        self._state.stage = Stage.ALERTING_SALES
+        alert = SalesAlert(
+            user_id=signup.user_id,
+            first_name=signup.first_name,
+            last_name=signup.last_name,
+            email=signup.email,
+            company=company,
+        )
+        await self._call(
+            POST_SALES_ALERT, alert, SalesAlertPosted, config, summary="Slack sales alert"
+        )
+        self._state.sales_alerted = True
+        self._step("sales alerted in Slack")
+
+    async def _look_up_stack(self, domain: str, config: JourneyConfig) -> Technographics:
+        self._state.stage = Stage.CHECKING_STACK
+        stack = await self._call(
+            LOOK_UP_TECHNOGRAPHICS,
+            TechnographicsRequest(domain=domain),
+            Technographics,
+            config,
+            summary=f"BuiltWith lookup of {domain}",
+        )
+        self._step(f"BuiltWith found {len(stack.technologies)} technologies")
+        return stack
+
+    async def _send_emails(self, signup: Signup, technology: str, config: JourneyConfig) -> None:
+        schedule = config.email_schedule
+        total = len(schedule)
+        sequence_started_at = workflow.now()
+        previous_sent_at = None
+        for number in range(1, total + 1):
+            due = email_due_at(schedule, number, sequence_started_at, previous_sent_at)
+            self._state.next_email_number = number
+            self._state.next_email_due_at = due
+            wait = due - workflow.now()
+            if wait > timedelta(0):
+                self._state.stage = Stage.WAITING_EMAIL
+                gap = schedule[number - 1] - (schedule[number - 2] if number > 1 else timedelta(0))
+                await self._wait_unless_stopped(
+                    wait, f"wait {format_offset(gap)} before email {number} of {total}"
+                )
+            if self._stop:
+                return
+            self._state.stage = Stage.SENDING_EMAIL
+            email = OnboardingEmail(
+                number=number,
+                total=total,
+                to=signup.email,
+                first_name=signup.first_name,
+                technology=technology,
+            )
+            sent = await self._call(
+                SEND_ONBOARDING_EMAIL,
+                email,
+                EmailSent,
+                config,
+                summary=f"onboarding email {number} of {total}",
+            )
+            previous_sent_at = workflow.now()
+            self._state.emails.append(
+                SentEmail(number=number, sent_at=previous_sent_at, message_id=sent.message_id)
+            )
+            self._state.emails_sent = number
+            self._step(f"email {number} of {total} sent")
+        self._state.next_email_number = None
+        self._state.next_email_due_at = None
+
+    # Plumbing.
+
+    async def _call(
+        self,
+        activity: str,
+        arg: Any,
+        result_type: type[ResultT],
+        config: JourneyConfig,
+        *,
+        summary: str,
+    ) -> ResultT:
+        result: ResultT = await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=config.vendor_call_timeout,
+            retry_policy=VENDOR_RETRY,
+            summary=summary,
+        )
+        return result
+
+    async def _wait_unless_stopped(self, duration: timedelta, summary: str) -> None:
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._stop is not None, timeout=duration, timeout_summary=summary
+            )
+
+    def _step(self, description: str) -> None:
+        self._state.path.append(description)
+
+    def _end(self, outcome: Outcome, reason: str | None = None) -> JourneyState:
+        if reason:
+            self._step(reason)
+        self._state.stage = Stage.DONE
+        self._state.outcome = outcome
+        self._state.next_email_number = None
+        self._state.next_email_due_at = None
+        self._step(f"ended {outcome}")
+        return self._state
+
+    @staticmethod
+    def _employees_text(company: Company) -> str:
+        if company.employees is not None:
+            return f"{company.employees} employees"
+        if company.employees_range:
+            return f"{company.employees_range} employees"
+        return "size unknown"
