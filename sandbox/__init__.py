@@ -1,0 +1,42 @@
+"""A local stand-in for Clearbit, BuiltWith, Slack and Resend that speaks their wire formats.
+
+Newcomers run the whole journey with no API keys; tests use it as a real HTTP server.
+"""
+
+from sandbox.app import create_app
+from sandbox.fixtures import (
+    FIXTURES,
+    Fixture,
+    expected_outcome,
+    fixture_table,
+    sample_signups,
+)
+from sandbox.server import SandboxServer, SandboxStartError, serve
+from sandbox.state import (
+    VENDORS,
+    AcceptedEmail,
+    Faults,
+    RecordedCall,
+    SandboxState,
+    ScriptedResponse,
+    SlackMessage,
+)
+
+__all__ = [
+    "FIXTURES",
+    "VENDORS",
+    "AcceptedEmail",
+    "Faults",
+    "Fixture",
+    "RecordedCall",
+    "SandboxServer",
+    "SandboxStartError",
+    "SandboxState",
+    "ScriptedResponse",
+    "SlackMessage",
+    "create_app",
+    "expected_outcome",
+    "fixture_table",
+    "sample_signups",
+    "serve",
+]

@@ -12,6 +12,7 @@ from datetime import timedelta
 import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.enrichment import ClearbitEnrichment
 from activities.onboarding_email import ResendEmail
@@ -23,6 +24,11 @@ from workflows.journey import OnboardingJourney
 from workflows.models import TASK_QUEUE
 
 log = logging.getLogger("onboarding.worker")
+
+# pydantic imports the email validator lazily, while validating a signup inside the sandbox.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna")
+)
 
 
 def quiet_http_logs() -> None:
@@ -60,6 +66,7 @@ async def run_worker(
                     warehouse.save_activity,
                 ],
                 activity_executor=executor,
+                workflow_runner=WORKFLOW_RUNNER,
                 graceful_shutdown_timeout=timedelta(seconds=10),
             )
             async with worker:

@@ -60,7 +60,8 @@ def parse_schedule(value: object) -> object:
     if isinstance(value, str):
         return [parse_offset(part) for part in value.split(",") if part.strip()]
     if isinstance(value, list):
-        return [parse_offset(v) if isinstance(v, str) else v for v in value]
+        # Histories hold ISO 8601 durations ("P2D"); people write "2d".
+        return [parse_offset(v) if isinstance(v, str) and _OFFSET.match(v) else v for v in value]
     return value
 
 

@@ -1,0 +1,130 @@
+"""The sandbox's own endpoints under ``/_sandbox``: inspect calls, inject faults, script answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sandbox.common import read_json
+from sandbox.fixtures import fixture_table, sample_signups
+from sandbox.state import VENDORS, Faults, SandboxState
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=400)
+
+
+def routes(state: SandboxState) -> list[Route]:
+    async def index(request: Request) -> JSONResponse:
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "sandbox": "fake Clearbit, BuiltWith, Slack and Resend for onboarding journeys",
+                "environment": base_urls(base, state),
+                "control": [
+                    "/_sandbox/calls",
+                    "/_sandbox/faults",
+                    "/_sandbox/script",
+                    "/_sandbox/fixtures",
+                    "/_sandbox/emails",
+                    "/_sandbox/slack/messages",
+                ],
+            }
+        )
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    async def list_calls(request: Request) -> JSONResponse:
+        vendor = request.query_params.get("vendor")
+        if vendor is not None and vendor not in VENDORS:
+            return _bad_request(f"unknown vendor '{vendor}'; choose from {list(VENDORS)}")
+        return JSONResponse(
+            {
+                "calls": state.calls(vendor),
+                "summary": state.summary(),
+            }
+        )
+
+    async def reset(request: Request) -> JSONResponse:
+        state.reset()
+        return JSONResponse({"ok": True})
+
+    async def get_faults(request: Request) -> JSONResponse:
+        return JSONResponse(state.faults.to_dict())
+
+    async def put_faults(request: Request) -> JSONResponse:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            return _bad_request('send the faults as a JSON object, e.g. {"error_rate": 0.2}')
+        try:
+            faults = state.apply_faults(Faults.from_dict(body))
+        except (TypeError, ValueError) as exc:
+            return _bad_request(str(exc))
+        return JSONResponse(faults.to_dict())
+
+    async def clear_faults(request: Request) -> JSONResponse:
+        state.clear_faults()
+        return JSONResponse(state.faults.to_dict())
+
+    async def post_script(request: Request) -> JSONResponse:
+        body = await read_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("responses"), list):
+            return _bad_request('send {"vendor": "...", "responses": [{"status": 500}, ...]}')
+        vendor = body.get("vendor")
+        if vendor not in VENDORS:
+            return _bad_request(f"unknown vendor '{vendor}'; choose from {list(VENDORS)}")
+        if not all(isinstance(r, dict) for r in body["responses"]):
+            return _bad_request("each response must be an object with at least a status")
+        try:
+            state.script(vendor, body["responses"])
+        except (TypeError, ValueError) as exc:
+            return _bad_request(str(exc))
+        return JSONResponse({"vendor": vendor, "pending": state.scripts_pending(vendor)})
+
+    async def fixtures(request: Request) -> JSONResponse:
+        return JSONResponse({"fixtures": fixture_table(), "sample_signups": sample_signups()})
+
+    async def emails(request: Request) -> JSONResponse:
+        return JSONResponse({"emails": [asdict(email) for email in state.sent_emails()]})
+
+    async def slack_messages(request: Request) -> JSONResponse:
+        return JSONResponse({"messages": [asdict(m) for m in state.slack_messages()]})
+
+    return [
+        Route("/", index, methods=["GET"]),
+        Route("/_sandbox/health", health, methods=["GET"]),
+        Route("/_sandbox/calls", list_calls, methods=["GET"]),
+        Route("/_sandbox/calls", reset, methods=["DELETE"]),
+        Route("/_sandbox/faults", get_faults, methods=["GET"]),
+        Route("/_sandbox/faults", put_faults, methods=["PUT"]),
+        Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),
+        Route("/_sandbox/script", post_script, methods=["POST"]),
+        Route("/_sandbox/fixtures", fixtures, methods=["GET"]),
+        Route("/_sandbox/emails", emails, methods=["GET"]),
+        Route("/_sandbox/slack/messages", slack_messages, methods=["GET"]),
+    ]
+
+
+def credentials(state: SandboxState) -> dict[str, str]:
+    """The keys the sandbox expects, under the environment variable names a worker reads."""
+    return {
+        "CLEARBIT_API_KEY": state.clearbit_key,
+        "BUILTWITH_API_KEY": state.builtwith_key,
+        "SLACK_BOT_TOKEN": state.slack_token,
+        "RESEND_API_KEY": state.resend_key,
+    }
+
+
+def base_urls(url: str, state: SandboxState) -> dict[str, str]:
+    """Every environment variable a worker needs to talk to the sandbox at ``url``."""
+    return {
+        "CLEARBIT_BASE_URL": f"{url}/clearbit",
+        "BUILTWITH_BASE_URL": f"{url}/builtwith",
+        "SLACK_BASE_URL": f"{url}/slack/api",
+        "RESEND_BASE_URL": f"{url}/resend",
+        **credentials(state),
+    }

@@ -1,0 +1,76 @@
+"""The warehouse on SQLite and on the PostgreSQL at 127.0.0.1:5432: saves are upserts keyed by
+journey and step."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from activities.contracts import WarehouseRecord
+from activities.warehouse import Warehouse
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def postgres_reachable() -> str | None:
+    try:
+        with sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3}).connect():
+            return None
+    except Exception as exc:
+        return f"no PostgreSQL at 127.0.0.1:5432 (database 'test'): {type(exc).__name__}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:
+    if request.param == "postgresql":
+        reason = postgres_reachable()
+        if reason:
+            pytest.skip(reason)
+        return Warehouse(POSTGRES_URL)
+    return Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+
+
+def test_saving_twice_keeps_one_row_per_journey_and_step(warehouse: Warehouse) -> None:
+    journey = f"onboarding-{uuid.uuid4().hex[:8]}"
+    first = WarehouseRecord(step="clearbit_enrichment", vendor="clearbit", payload={"v": 1})
+    warehouse.save(journey, "run-1", first)
+    warehouse.save(journey, "run-1", first)
+    warehouse.save(journey, "run-1", first.model_copy(update={"payload": {"v": 2, "ü": "✓"}}))
+    warehouse.save(
+        journey,
+        "run-1",
+        WarehouseRecord(step="builtwith_technographics", vendor="builtwith", payload={"t": []}),
+    )
+    rows = warehouse.rows(journey)
+    assert [(r["step"], r["payload"]) for r in rows] == [
+        ("builtwith_technographics", {"t": []}),
+        ("clearbit_enrichment", {"v": 2, "ü": "✓"}),
+    ]
+
+
+def test_journeys_do_not_share_rows(warehouse: Warehouse) -> None:
+    a, b = (f"onboarding-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    record = WarehouseRecord(step="clearbit_enrichment", vendor="clearbit", payload={})
+    warehouse.save(a, "r", record)
+    warehouse.save(b, "r", record)
+    assert len(warehouse.rows(a)) == len(warehouse.rows(b)) == 1
+
+
+def test_a_warehouse_that_is_down_is_a_retryable_failure(tmp_path: Path) -> None:
+    import dataclasses
+
+    from temporalio.exceptions import ApplicationError
+    from temporalio.testing import ActivityEnvironment
+
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, workflow_id="onboarding-x", workflow_run_id="r")
+    down = Warehouse("postgresql+psycopg://nobody:secret-pw@127.0.0.1:1/none")
+    record = WarehouseRecord(step="s", vendor="v", payload={})
+    with pytest.raises(ApplicationError) as raised:
+        env.run(down.save_activity, record)
+    assert not raised.value.non_retryable
+    assert "Warehouse unavailable" in str(raised.value)
+    assert "secret-pw" not in str(raised.value)

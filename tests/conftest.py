@@ -1,0 +1,117 @@
+"""Real servers for the tests: Temporal's time-skipping and dev servers from their PyPI packages,
+and the vendor sandbox over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.settings import VendorSettings
+from sandbox.server import SandboxServer
+from worker.main import run_worker
+
+BIN = Path(sys.executable).parent
+
+
+def binary(name: str) -> str:
+    """A Temporal binary installed by its PyPI package into this environment: never downloaded."""
+    path = BIN / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"'{name}' is not installed: run 'make install' (pip install -e '.[dev]')")
+    return found
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary("temporal-test-server"),
+    )
+    async with env:
+        yield env
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"),
+        dev_server_log_level="error",
+    )
+    async with env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    with SandboxServer(port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
+    """The sandbox, with no calls recorded, no faults and no scripts left by another test."""
+    sandbox_server.state.reset()
+    yield sandbox_server
+    sandbox_server.state.reset()
+
+
+@pytest.fixture
+def vendor_settings(sandbox: SandboxServer, tmp_path: Path) -> VendorSettings:
+    env = {key.lower(): value for key, value in sandbox.base_urls().items()}
+    return VendorSettings(
+        **env,
+        warehouse_url=f"sqlite:///{tmp_path / 'warehouse.db'}",
+        http_timeout_seconds=5,
+        _env_file=None,
+    )
+
+
+@dataclass
+class RunningWorker:
+    client: Client
+    task_queue: str
+    settings: VendorSettings
+
+
+async def _worker(client: Client, settings: VendorSettings) -> AsyncIterator[RunningWorker]:
+    task_queue = f"onboarding-test-{uuid.uuid4().hex[:8]}"
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(client, settings, stop, task_queue=task_queue))
+    try:
+        yield RunningWorker(client, task_queue, settings)
+    finally:
+        stop.set()
+        await task
+
+
+@pytest_asyncio.fixture
+async def skipping_worker(
+    time_skipping: WorkflowEnvironment, vendor_settings: VendorSettings
+) -> AsyncIterator[RunningWorker]:
+    """A worker on its own task queue of the time-skipping server."""
+    async for running in _worker(time_skipping.client, vendor_settings):
+        yield running
+
+
+@pytest_asyncio.fixture
+async def dev_worker(
+    dev_server: WorkflowEnvironment, vendor_settings: VendorSettings
+) -> AsyncIterator[RunningWorker]:
+    """A worker on its own task queue of the dev server."""
+    async for running in _worker(dev_server.client, vendor_settings):
+        yield running

@@ -1,0 +1,227 @@
+"""The starter CLI as a separate process against the dev server: starting, steering, bad input,
+and exiting cleanly every time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from sandbox.server import SandboxServer
+from tests.helpers import command_env, onboarding, start_worker
+from workflows.journey import OnboardingJourney
+from workflows.models import Outcome
+
+
+@pytest.fixture(scope="module")
+def module_sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(port=0) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def env(
+    dev_server: WorkflowEnvironment,
+    module_sandbox: SandboxServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
+    warehouse = tmp_path_factory.mktemp("cli") / "warehouse.db"
+    return command_env(
+        dev_server.client.service_client.config.target_host,
+        module_sandbox,
+        f"sqlite:///{warehouse}",
+        EMAIL_SCHEDULE="0s,30s,60s",
+    )
+
+
+@pytest_asyncio.fixture(scope="module")
+async def worker(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[None]:
+    process = start_worker(env, tmp_path_factory.mktemp("logs") / "worker.log")
+    yield
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def user() -> str:
+    return f"cli-{uuid.uuid4().hex[:10]}"
+
+
+async def exists(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+        return True
+    except RPCError:
+        return False
+
+
+async def test_start_prints_the_workflow_id_and_never_starts_twice(
+    env: dict[str, str], dev_server: WorkflowEnvironment, worker: None
+) -> None:
+    user_id = user()
+    first = onboarding(
+        "start",
+        "--user-id",
+        user_id,
+        "--email",
+        "sam@shopbright.example",
+        "--first-name",
+        "Sam",
+        env=env,
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"onboarding-{user_id}"
+    assert "started" in first.stderr
+
+    again = onboarding("start", "--user-id", user_id, "--email", "sam@shopbright.example", env=env)
+    assert again.returncode == 0
+    assert again.stdout.strip() == f"onboarding-{user_id}"
+    assert "already running" in again.stderr
+    handle = dev_server.client.get_workflow_handle(f"onboarding-{user_id}")
+    runs = [w async for w in dev_server.client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) == 1
+    first_run = (await handle.describe()).run_id
+    assert first_run in again.stderr
+
+
+async def test_finished_journeys_need_rerun(
+    env: dict[str, str], dev_server: WorkflowEnvironment, worker: None
+) -> None:
+    user_id = user()
+    assert (
+        onboarding(
+            "start", "--user-id", user_id, "--email", "joe@unheard-of.example", env=env
+        ).returncode
+        == 0
+    )
+    handle = dev_server.client.get_workflow_handle_for(
+        OnboardingJourney.run, f"onboarding-{user_id}"
+    )
+    assert (await handle.result()).outcome == Outcome.NOT_ENRICHED
+
+    again = onboarding("start", "--user-id", user_id, "--email", "joe@unheard-of.example", env=env)
+    assert again.returncode == 0
+    assert "already finished" in again.stderr and "--rerun" in again.stderr
+    rerun = onboarding(
+        "start", "--user-id", user_id, "--email", "joe@unheard-of.example", "--rerun", env=env
+    )
+    assert rerun.returncode == 0
+    assert "started" in rerun.stderr
+    runs = [w async for w in dev_server.client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) == 2
+
+
+async def test_start_from_an_event_file_and_stdin(
+    env: dict[str, str], tmp_path: Path, dev_server: WorkflowEnvironment, worker: None
+) -> None:
+    event = {"user_id": user(), "email": "pat@plainpaper.example", "source": "import"}
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    from_file = onboarding("start", "--event", str(path), env=env)
+    assert from_file.returncode == 0, from_file.stderr
+    event["user_id"] = user()
+    from_stdin = onboarding("start", "--event", "-", stdin=json.dumps(event), env=env)
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    assert from_stdin.stdout.strip() == f"onboarding-{event['user_id']}"
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--user-id", "u1", "--email", "not-an-email"], "email"),
+        (["--user-id", "ana@example.com", "--email", "ana@example.com"], "user_id"),
+        (["--email", "ana@example.com"], "user_id"),
+        (
+            ["--user-id", "u1", "--email", "a@b.io", "--company-domain", "no such domain"],
+            "company_domain",
+        ),
+    ],
+)
+async def test_invalid_input_is_one_line_and_starts_nothing(
+    env: dict[str, str], dev_server: WorkflowEnvironment, args: list[str], field: str
+) -> None:
+    result = onboarding("start", *args, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert field in lines[0]
+    assert "Traceback" not in result.stderr
+    if "--user-id" in args:
+        user_id = args[args.index("--user-id") + 1]
+        assert not await exists(dev_server.client, f"onboarding-{user_id}")
+
+
+async def test_status_unsubscribe_and_convert(
+    env: dict[str, str], dev_server: WorkflowEnvironment, worker: None
+) -> None:
+    unsubscriber, converter = user(), user()
+    for user_id in (unsubscriber, converter):
+        assert (
+            onboarding(
+                "start", "--user-id", user_id, "--email", "sam@shopbright.example", env=env
+            ).returncode
+            == 0
+        )
+    handle = dev_server.client.get_workflow_handle_for(
+        OnboardingJourney.run, f"onboarding-{unsubscriber}"
+    )
+    for _ in range(100):
+        if (await handle.query(OnboardingJourney.state)).emails_sent == 1:
+            break
+        await asyncio.sleep(0.1)
+    status = onboarding("status", unsubscriber, env=env)
+    assert status.returncode == 0
+    assert "waiting_email" in status.stdout and "email 2 due" in status.stdout
+
+    assert onboarding("unsubscribe", unsubscriber, env=env).returncode == 0
+    assert (await handle.result()).outcome == Outcome.UNSUBSCRIBED
+    assert onboarding("convert", converter, env=env).returncode == 0
+    converted = dev_server.client.get_workflow_handle_for(
+        OnboardingJourney.run, f"onboarding-{converter}"
+    )
+    assert (await converted.result()).outcome == Outcome.CONVERTED
+
+    finished = onboarding("unsubscribe", unsubscriber, env=env)
+    assert finished.returncode == 1
+    assert "already ended" in finished.stderr
+    assert len(finished.stderr.strip().splitlines()) == 1
+    unknown = onboarding("convert", "nobody-here", env=env)
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == "error: no journey for user nobody-here"
+
+
+def test_unreachable_temporal_is_one_line(env: dict[str, str]) -> None:
+    result = onboarding("status", "anyone", env={**env, "TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: cannot reach Temporal at 127.0.0.1:1")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+async def test_every_command_exits_cleanly_every_time(env: dict[str, str], worker: None) -> None:
+    user_id = user()
+    assert (
+        onboarding(
+            "start", "--user-id", user_id, "--email", "pat@plainpaper.example", env=env
+        ).returncode
+        == 0
+    )
+    # Short-lived SDK processes are known to abort at interpreter shutdown now and then.
+    runs = 25
+    codes = []
+    for _ in range(runs):
+        codes.append(onboarding("status", user_id, env=env).returncode)
+    assert codes == [0] * runs
+    for _ in range(10):
+        again = onboarding(
+            "start", "--user-id", user_id, "--email", "pat@plainpaper.example", env=env
+        )
+        assert again.returncode == 0, again.stderr

@@ -1,0 +1,445 @@
+"""Static checks of docker-compose.yml, the Dockerfile and .dockerignore.
+
+There is no Docker engine where these tests run, so the compose file is checked the way
+`docker compose config` would check it, plus what compose cannot know: that the worker is
+given exactly the settings the product reads, with the product's own defaults.
+
+The Compose JSON Schema in tests/data/compose-spec.json is an unchanged copy of
+compose-spec/compose-spec, schema/compose-spec.json at commit
+170098ba07d9f53c383a41bfd4c5166b0a4529a6 (see ../shared/vendor-specs/PROVENANCE.md,
+where the shared copy of the same file lives).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+from sqlalchemy.engine import make_url
+
+from activities.settings import VendorSettings
+from starter.settings import JourneySettings
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+PYPROJECT = ROOT / "pyproject.toml"
+SCHEMA_CANDIDATES = (
+    ROOT / "tests" / "data" / "compose-spec.json",
+    ROOT.parent / "shared" / "vendor-specs" / "compose-spec.json",
+)
+
+WORKER = "worker"
+WAREHOUSE = "warehouse"
+TEMPORAL = "temporal"
+TEMPORAL_UI = "temporal-ui"
+POSTGRES_PORT = 5432
+
+SETTINGS_CLASSES: tuple[type[Any], ...] = (VendorSettings, JourneySettings)
+# What the worker's compose environment deliberately sets to something other than the
+# product's default: the containers' own addresses.
+COMPOSE_OVERRIDES = {"WAREHOUSE_URL", "TEMPORAL_UI_URL"}
+
+# Client settings the Temporal SDK reads itself (temporalio.envconfig).
+TEMPORAL_ENV_VARS = {
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_PROFILE",
+    "TEMPORAL_CONFIG_FILE",
+    "TEMPORAL_CODEC_ENDPOINT",
+    "TEMPORAL_CODEC_AUTH",
+}
+TEMPORAL_ENV_PREFIXES = ("TEMPORAL_TLS", "TEMPORAL_GRPC_META_")
+
+SECRET_NAME = re.compile(r"(API_KEY|TOKEN|SECRET)$")
+CREDENTIAL_FIELD = re.compile(r"_(api_key|token)$")
+# Shapes of real vendor credentials, and of long random tokens in general.
+SECRET_VALUE = re.compile(
+    r"xox[abprs]-[A-Za-z0-9-]+"  # Slack
+    r"|\bre_[A-Za-z0-9_]{16,}"  # Resend
+    r"|\bsk_(?:live|test)_[A-Za-z0-9]+"
+    r"|(?<![A-Za-z0-9_])[A-Za-z0-9_-]{32,}"
+)
+IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+INTERPOLATION = re.compile(
+    r"\$\$"
+    r"|\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def interpolate(value: str, shell: Mapping[str, str]) -> str:
+    """Resolve compose variable interpolation (``${VAR:-default}`` and friends)."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group("braced") or match.group("bare")
+        op, arg = match.group("op"), match.group("arg") or ""
+        present = name in shell
+        current = shell.get(name, "")
+        if op is None:
+            return current
+        colon = op.startswith(":")
+        is_set = bool(current) if colon else present
+        kind = op[-1]
+        if kind == "-":
+            return current if is_set else arg
+        if kind == "+":
+            return arg if is_set else ""
+        if not is_set:  # "?": required
+            raise ValueError(f"{name} is required: {arg}")
+        return current
+
+    return INTERPOLATION.sub(replace, value)
+
+
+def environment(service: Mapping[str, Any]) -> dict[str, str]:
+    """A service's environment as a mapping, whichever compose syntax it uses."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        pairs = (item.split("=", 1) for item in env)
+        return {pair[0]: pair[1] if len(pair) == 2 else "" for pair in pairs}
+    return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+def depends_on(service: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):
+        return {name: {"condition": "service_started"} for name in deps}
+    return {name: spec or {} for name, spec in deps.items()}
+
+
+def host_port(spec: str | int | Mapping[str, Any]) -> tuple[str, str, str]:
+    """(host ip, published port, protocol) of one `ports` entry."""
+    if isinstance(spec, Mapping):
+        return (
+            str(spec.get("host_ip", "")),
+            str(spec.get("published", "")),
+            str(spec.get("protocol", "tcp")),
+        )
+    text, _, protocol = str(spec).partition("/")
+    parts = text.rsplit(":", 2)
+    if len(parts) == 1:  # container port only: an ephemeral host port, never a collision
+        return ("", "", protocol or "tcp")
+    host_ip = parts[0] if len(parts) == 3 else ""
+    return (host_ip, parts[-2], protocol or "tcp")
+
+
+def container_ports(service: Mapping[str, Any]) -> set[int]:
+    ports: set[int] = set()
+    for spec in service.get("ports") or []:
+        if isinstance(spec, Mapping):
+            ports.add(int(spec["target"]))
+        else:
+            ports.add(int(str(spec).partition("/")[0].rsplit(":", 1)[-1]))
+    for spec in service.get("expose") or []:
+        ports.add(int(str(spec).partition("/")[0]))
+    return ports
+
+
+def named_volumes(service: Mapping[str, Any]) -> Iterator[str]:
+    for spec in service.get("volumes") or []:
+        if isinstance(spec, Mapping):
+            if spec.get("type", "volume") == "volume" and spec.get("source"):
+                yield str(spec["source"])
+            continue
+        source, sep, _ = str(spec).partition(":")
+        if sep and not source.startswith(("/", ".", "~", "$")):
+            yield source
+
+
+def setting_env_names(cls: type[Any]) -> set[str]:
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return {(prefix + (field.alias or name)).upper() for name, field in cls.model_fields.items()}
+
+
+def known_worker_env() -> set[str]:
+    names: set[str] = set()
+    for cls in SETTINGS_CLASSES:
+        names |= setting_env_names(cls)
+    return names | TEMPORAL_ENV_VARS
+
+
+def credential_env_names() -> set[str]:
+    return {
+        name.upper()
+        for cls in SETTINGS_CLASSES
+        for name in cls.model_fields
+        if CREDENTIAL_FIELD.search(name)
+    }
+
+
+def is_known_worker_env(name: str) -> bool:
+    return name in known_worker_env() or name.startswith(TEMPORAL_ENV_PREFIXES)
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    instructions = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, args = line.partition(" ")
+            instructions.append((keyword.upper(), args.strip()))
+    return instructions
+
+
+def normalise_path(path: str) -> str:
+    return path.removeprefix("./").rstrip("/")
+
+
+# --- fixtures --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict), "docker-compose.yml must be a YAML mapping"
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def worker_env(services: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return environment(services[WORKER])
+
+
+@pytest.fixture(scope="module")
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads(PYPROJECT.read_text())
+
+
+# --- the compose file is valid compose -------------------------------------------------
+
+
+def test_compose_file_validates_against_the_compose_spec(compose: dict[str, Any]) -> None:
+    schema_path = next((path for path in SCHEMA_CANDIDATES if path.is_file()), None)
+    if schema_path is None:
+        pytest.skip(
+            "compose-spec.json not found in tests/data/ or ../shared/vendor-specs/; "
+            "restore it from compose-spec/compose-spec schema/compose-spec.json"
+        )
+    schema = json.loads(schema_path.read_text())
+    Draft7Validator.check_schema(schema)
+    errors = sorted(Draft7Validator(schema).iter_errors(compose), key=lambda e: e.json_path)
+    assert not errors, "\n".join(f"{error.json_path}: {error.message}" for error in errors)
+
+
+def test_the_expected_services_are_defined(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) >= {"postgresql", TEMPORAL, TEMPORAL_UI, WAREHOUSE, WORKER}
+
+
+def test_every_dependency_is_a_service_and_health_waits_have_healthchecks(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, service in services.items():
+        for dependency, spec in depends_on(service).items():
+            assert dependency in services, f"{name} depends on unknown service {dependency}"
+            assert dependency != name, f"{name} depends on itself"
+            if spec.get("condition") == "service_healthy":
+                assert "healthcheck" in services[dependency], (
+                    f"{name} waits for {dependency} to be healthy, which has no healthcheck"
+                )
+
+
+def test_named_volumes_are_declared_and_used(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    declared = set(compose.get("volumes") or {})
+    used = {volume for service in services.values() for volume in named_volumes(service)}
+    assert used <= declared, f"undeclared named volumes: {sorted(used - declared)}"
+    assert declared <= used, f"declared but unused volumes: {sorted(declared - used)}"
+    for name in ("postgresql", WAREHOUSE):
+        assert list(named_volumes(services[name])), f"{name} keeps its data in a named volume"
+
+
+def test_published_ports_do_not_collide(services: dict[str, dict[str, Any]]) -> None:
+    published = [
+        host_port(spec) for service in services.values() for spec in service.get("ports") or []
+    ]
+    published = [port for port in published if port[1]]
+    duplicates = [port for port, count in Counter(published).items() if count > 1]
+    assert not duplicates, f"host ports published twice: {duplicates}"
+    assert {port[1] for port in published} >= {"7233", "8080"}
+
+
+def test_databases_are_not_published_to_the_host(services: dict[str, dict[str, Any]]) -> None:
+    # Their passwords are literal local-development defaults, so they stay on the network.
+    for name in ("postgresql", WAREHOUSE):
+        assert not services[name].get("ports"), f"{name} must not publish ports"
+
+
+def test_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        if "image" not in service:
+            continue
+        image = str(service["image"])
+        reference = image.rsplit("/", 1)[-1]
+        assert ":" in reference or "@" in image, f"{name}: image {image} has no tag"
+        assert not reference.endswith(":latest"), f"{name}: image {image} is not pinned"
+
+
+# --- the worker's environment is the product's settings --------------------------------
+
+
+def test_worker_is_built_here_and_runs_the_console_script(
+    services: dict[str, dict[str, Any]], pyproject: dict[str, Any]
+) -> None:
+    worker = services[WORKER]
+    assert worker["build"] in (".", {"context": "."})
+    command = worker["command"]
+    command = command.split() if isinstance(command, str) else command
+    assert command == ["onboarding", "worker"]
+    assert "onboarding" in pyproject["project"]["scripts"]
+    assert worker.get("restart") == "unless-stopped"
+    waits = depends_on(worker)
+    assert waits[TEMPORAL]["condition"] in ("service_healthy", "service_started")
+    assert waits[WAREHOUSE]["condition"] == "service_healthy"
+
+
+def test_worker_environment_names_are_settings_the_product_reads(
+    worker_env: dict[str, str],
+) -> None:
+    unknown = sorted(name for name in worker_env if not is_known_worker_env(name))
+    assert not unknown, f"the product reads no setting named {unknown}"
+
+
+def test_every_vendor_credential_is_passed_through_from_the_shell(
+    worker_env: dict[str, str],
+) -> None:
+    credentials = credential_env_names()
+    assert credentials, "expected *_api_key / *_token fields in the settings classes"
+    missing = sorted(credentials - set(worker_env))
+    assert not missing, f"vendor credentials not passed to the worker: {missing}"
+    for name in credentials:
+        assert interpolate(worker_env[name], {}) == "", f"{name} has a literal default"
+        assert interpolate(worker_env[name], {name: "from-shell"}) == "from-shell", (
+            f"{name} must be interpolated from the variable of the same name"
+        )
+
+
+def test_no_literal_secrets_in_the_compose_file(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for key, value in environment(service).items():
+            if SECRET_NAME.search(key):
+                assert interpolate(value, {}) == "", (
+                    f"{name}.{key} must come only from the environment (${{{key}:-}})"
+                )
+    for line_number, line in enumerate(COMPOSE_FILE.read_text().splitlines(), start=1):
+        match = SECRET_VALUE.search(IMAGE_DIGEST.sub("", line))
+        assert not match, f"docker-compose.yml:{line_number} looks like a secret: {match}"
+
+
+def test_worker_without_user_settings_gets_the_product_defaults(
+    worker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An empty value would override a default (an empty technology list, an empty sender),
+    # so every interpolation must default to what the product itself defaults to.
+    for cls in SETTINGS_CLASSES:
+        for name in setting_env_names(cls):
+            monkeypatch.delenv(name, raising=False)
+    defaults = [cls(_env_file=None) for cls in SETTINGS_CLASSES]
+
+    resolved = {name: interpolate(value, {}) for name, value in worker_env.items()}
+    for name, value in resolved.items():
+        monkeypatch.setenv(name, value)
+    configured = [cls(_env_file=None) for cls in SETTINGS_CLASSES]
+
+    for default, actual in zip(defaults, configured, strict=True):
+        for field in type(default).model_fields:
+            if field.upper() in COMPOSE_OVERRIDES:
+                assert str(getattr(actual, field)) == resolved[field.upper()]
+            else:
+                assert getattr(actual, field) == getattr(default, field), (
+                    f"{field.upper()} without a user value differs from the product's default"
+                )
+
+
+def test_warehouse_url_points_at_the_warehouse_service(
+    services: dict[str, dict[str, Any]], worker_env: dict[str, str]
+) -> None:
+    url = make_url(interpolate(worker_env["WAREHOUSE_URL"], {}))
+    db = environment(services[WAREHOUSE])
+    assert url.drivername == "postgresql+psycopg"
+    assert url.host == WAREHOUSE
+    assert (url.port or POSTGRES_PORT) == POSTGRES_PORT
+    assert url.username == db["POSTGRES_USER"]
+    assert url.password == db["POSTGRES_PASSWORD"]
+    assert url.database == db.get("POSTGRES_DB", db["POSTGRES_USER"])
+
+
+@pytest.mark.parametrize("client", [WORKER, TEMPORAL_UI])
+def test_temporal_address_points_at_the_temporal_service(
+    services: dict[str, dict[str, Any]], client: str
+) -> None:
+    address = interpolate(environment(services[client])["TEMPORAL_ADDRESS"], {})
+    host, _, port = address.rpartition(":")
+    assert host == TEMPORAL
+    assert int(port) in container_ports(services[TEMPORAL])
+    assert TEMPORAL in depends_on(services[client])
+
+
+def test_ui_settings(services: dict[str, dict[str, Any]], worker_env: dict[str, str]) -> None:
+    ui = services[TEMPORAL_UI]
+    env = environment(ui)
+    assert env["TEMPORAL_CORS_ORIGINS"] == "http://localhost:3000"
+    assert "8080" in {host_port(spec)[1] for spec in ui["ports"]}
+    assert interpolate(worker_env["TEMPORAL_UI_URL"], {}) == "http://localhost:8080"
+
+
+# --- the image ---------------------------------------------------------------------------
+
+
+def test_dockerfile_copies_every_package_and_what_pip_needs(pyproject: dict[str, Any]) -> None:
+    sources: set[str] = set()
+    for keyword, args in dockerfile_instructions():
+        if keyword != "COPY":
+            continue
+        assert not args.startswith("["), "use the plain COPY form"
+        tokens = [token for token in args.split() if not token.startswith("--")]
+        sources |= {normalise_path(token) for token in tokens[:-1]}
+    packages = pyproject["tool"]["setuptools"]["packages"]
+    missing = sorted(set(packages) - sources)
+    assert not missing, f"Dockerfile does not COPY packages {missing}"
+    assert "pyproject.toml" in sources
+    assert pyproject["project"]["readme"] in sources, "pip install needs the readme"
+
+    ignored = {normalise_path(line) for line in DOCKERIGNORE.read_text().splitlines()}
+    assert not sources & ignored, f".dockerignore excludes copied files {sources & ignored}"
+
+
+def test_dockerfile_runs_the_worker_as_a_non_root_user() -> None:
+    instructions = dockerfile_instructions()
+    assert instructions[0] == ("FROM", "python:3.12-slim")
+    users = [args for keyword, args in instructions if keyword == "USER"]
+    assert users and users[-1] not in ("root", "0"), "the worker must not run as root"
+    assert ("RUN", "pip install --no-cache-dir .") in [
+        (keyword, args.split("&&")[0].strip()) for keyword, args in instructions
+    ]
+    assert instructions[-1] == ("CMD", '["onboarding", "worker"]')
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image() -> None:
+    ignored = {normalise_path(line) for line in DOCKERIGNORE.read_text().splitlines()}
+    for pattern in (".venv", ".git", ".env", "**/__pycache__", "**/*.db", ".demo"):
+        assert pattern in ignored, f".dockerignore should exclude {pattern}"
