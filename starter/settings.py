@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from workflows.models import EmailSchedule, JourneyConfig, Technologies
+from workflows.models import Duration, EmailSchedule, JourneyConfig, Technologies
 
 
 class JourneySettings(BaseSettings):
@@ -23,8 +23,8 @@ class JourneySettings(BaseSettings):
     email_schedule: Annotated[EmailSchedule, NoDecode] = Field(
         default_factory=lambda: [timedelta(0), timedelta(days=2), timedelta(days=5)]
     )
-    enrichment_poll_interval: timedelta = timedelta(minutes=1)
-    vendor_call_timeout: timedelta = timedelta(seconds=30)
+    enrichment_poll_interval: Duration = timedelta(minutes=1)
+    vendor_call_timeout: Duration = timedelta(seconds=30)
 
     def journey_config(self) -> JourneyConfig:
         return JourneyConfig(

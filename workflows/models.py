@@ -72,6 +72,14 @@ def parse_technologies(value: object) -> object:
     return value
 
 
+def parse_duration(value: object) -> object:
+    """Accept ``"90s"``/``"2d"`` as well as anything pydantic reads as a timedelta."""
+    if isinstance(value, str) and _OFFSET.match(value):
+        return parse_offset(value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 EmailSchedule = Annotated[list[timedelta], BeforeValidator(parse_schedule)]
 Technologies = Annotated[list[str], BeforeValidator(parse_technologies)]
 
@@ -132,14 +140,14 @@ class JourneyConfig(BaseModel):
     email_schedule: EmailSchedule = Field(
         default_factory=lambda: [timedelta(0), timedelta(days=2), timedelta(days=5)]
     )
-    enrichment_poll_interval: timedelta = Field(
+    enrichment_poll_interval: Duration = Field(
         default=timedelta(minutes=1),
         description="How long to wait before asking Clearbit again after a queued lookup.",
     )
     enrichment_max_polls: int = Field(
         default=30, ge=1, description="Queued lookups asked again at most this many times."
     )
-    vendor_call_timeout: timedelta = Field(
+    vendor_call_timeout: Duration = Field(
         default=timedelta(seconds=30), description="Start-to-close timeout of one vendor call."
     )
 

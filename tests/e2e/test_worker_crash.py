@@ -40,7 +40,7 @@ async def test_sigkilled_worker_loses_and_duplicates_nothing(
         sandbox,
         f"sqlite:///{tmp_path / 'warehouse.db'}",
         EMAIL_SCHEDULE="0s,6s,12s",
-        VENDOR_CALL_TIMEOUT="4",
+        VENDOR_CALL_TIMEOUT="4s",
     )
     log = tmp_path / "worker.log"
     user_id = f"crash-{uuid.uuid4().hex[:8]}"
