@@ -44,9 +44,12 @@ def sandbox(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
 ) -> None:
     """Serve Clearbit, BuiltWith, Slack and Resend's wire formats locally, with fixtures."""
-    from sandbox.server import serve
+    from sandbox.server import SandboxStartError, serve
 
-    serve(host=host, port=port)
+    try:
+        serve(host=host, port=port)
+    except SandboxStartError as exc:
+        raise fail(str(exc)) from None
 
 
 @app.command()

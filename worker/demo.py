@@ -18,6 +18,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -86,7 +87,7 @@ def _path_line(user_id: str, state: JourneyState | None, error: str | None) -> s
     if error:
         return f"[red]{user_id:<24} failed: {error}"
     assert state is not None
-    return f"[green]{user_id:<24} {state.outcome!s:<17}[/] " + " → ".join(state.path)
+    return f"[green]{user_id:<24} {state.outcome!s}[/]\n    [dim]" + " → ".join(state.path)
 
 
 async def _follow(client: Client, workflow_id: str, user_id: str) -> tuple[str, str | None]:
@@ -104,14 +105,18 @@ async def _demo(exit_when_done: bool, stop: asyncio.Event) -> int:
     client = await _connect_when_ready()
     console.print(f"Temporal Web UI: [bold]http://localhost:{UI_PORT}[/]")
     with SandboxServer(port=0 if _port_in_use(SANDBOX_PORT) else SANDBOX_PORT) as sandbox:
-        console.print(f"Vendor sandbox:  [bold]{sandbox.url}[/] (calls at {sandbox.url}/_sandbox/calls)")
-        env = {key.lower(): value for key, value in sandbox.base_urls().items()}
+        console.print(
+            f"Vendor sandbox:  [bold]{sandbox.url}[/] (calls at {sandbox.url}/_sandbox/calls)"
+        )
+        env: dict[str, Any] = {k.lower(): v for k, v in sandbox.base_urls().items()}
         settings = VendorSettings(
             **env, warehouse_url=f"sqlite:///{STATE_DIR / 'warehouse.db'}", _env_file=None
         )
         worker_stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(client, settings, worker_stop))
-        config = JourneyConfig(email_schedule=DEMO_SCHEDULE, enrichment_poll_interval=timedelta(seconds=5))
+        config = JourneyConfig(
+            email_schedule=DEMO_SCHEDULE, enrichment_poll_interval=timedelta(seconds=5)
+        )
         run_tag = time.strftime("%H%M%S")
         followers = []
         console.print(f"Starting {len(sample_signups())} sample journeys (emails at 0s, 10s, 25s)…")
@@ -121,10 +126,13 @@ async def _demo(exit_when_done: bool, stop: asyncio.Event) -> int:
             console.print(
                 f"  started {started.workflow_id:<36} expecting {expected_outcome(signup.email)}"
             )
-            followers.append(asyncio.create_task(_follow(client, started.workflow_id, signup.user_id)))
-        done = asyncio.ensure_future(asyncio.gather(*followers))
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([done, stopped], return_when=asyncio.FIRST_COMPLETED)
+            followers.append(
+                asyncio.create_task(_follow(client, started.workflow_id, signup.user_id))
+            )
+        done: asyncio.Future[list[tuple[str, str | None]]] = asyncio.gather(*followers)
+        stopped: asyncio.Future[bool] = asyncio.ensure_future(stop.wait())
+        waiting: set[asyncio.Future[Any]] = {done, stopped}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         code = 0
         if done.done():
             results = done.result()
@@ -152,8 +160,8 @@ async def _demo(exit_when_done: bool, stop: asyncio.Event) -> int:
             code = 130
         for task in followers:
             task.cancel()
-        done.cancel()
         stopped.cancel()
+        await asyncio.gather(done, stopped, return_exceptions=True)
         console.print("Stopping the worker…")
         worker_stop.set()
         await worker

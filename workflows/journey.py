@@ -226,7 +226,8 @@ class OnboardingJourney:
             config,
             summary=f"BuiltWith lookup of {domain}",
         )
-        self._step(f"BuiltWith found {len(stack.technologies)} technologies")
+        count = len(stack.technologies)
+        self._step(f"BuiltWith found {count} technolog{'y' if count == 1 else 'ies'}")
         return stack
 
     async def _send_emails(self, signup: Signup, technology: str, config: JourneyConfig) -> None:
