@@ -37,7 +37,12 @@ class StartedJourney:
 
 
 async def start_journey(
-    client: Client, signup: Signup, config: JourneyConfig, *, rerun: bool = False
+    client: Client,
+    signup: Signup,
+    config: JourneyConfig,
+    *,
+    rerun: bool = False,
+    task_queue: str = TASK_QUEUE,
 ) -> StartedJourney:
     """Start the user's journey, or return the one that exists: never a second one.
 
@@ -49,7 +54,7 @@ async def start_journey(
             OnboardingJourney.run,
             JourneyInput(signup=signup, config=config),
             id=workflow_id,
-            task_queue=TASK_QUEUE,
+            task_queue=task_queue,
             id_reuse_policy=(
                 WorkflowIDReusePolicy.ALLOW_DUPLICATE
                 if rerun
