@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -13,9 +14,18 @@ import typer
 from pydantic import ValidationError
 
 from starter.connection import TemporalUnreachable, connect
-from starter.journeys import JourneyFinished, JourneyNotFound, journey_state, start_journey, steer
+from starter.journeys import (
+    ControlRejected,
+    JourneyFinished,
+    JourneyNotFound,
+    journey_state,
+    list_journeys,
+    reschedule,
+    start_journey,
+    steer,
+)
 from starter.settings import JourneySettings
-from workflows.models import Signup
+from workflows.models import Signup, parse_offset
 
 T = TypeVar("T")
 
@@ -162,3 +172,95 @@ def unsubscribe(user_id: str) -> None:
 def convert(user_id: str) -> None:
     """Mark a user as converted; the sequence stops and the journey ends ``converted``."""
     _steer(user_id, "convert", "converted; sequence stopped")
+
+
+@app.command()
+def pause(user_id: str) -> None:
+    """Hold a journey before its next outbound step; its email schedule shifts by the pause."""
+    _steer(user_id, "pause", "paused; nothing is sent until resume")
+
+
+@app.command()
+def resume(user_id: str) -> None:
+    """Carry on with a paused journey."""
+    _steer(user_id, "resume", "resumed")
+
+
+@app.command("reschedule")
+def reschedule_command(
+    user_id: str,
+    at: Annotated[
+        str | None, typer.Option(help="New send time, ISO 8601 (UTC unless it has an offset).")
+    ] = None,
+    in_: Annotated[
+        str | None, typer.Option("--in", help="New send time from now: 30m, 2h, 1d.")
+    ] = None,
+) -> None:
+    """Move a journey's next email; prints its new due time."""
+    if (at is None) == (in_ is None):
+        raise fail("give exactly one of --at or --in", 2)
+    try:
+        if at is not None:
+            send_at = datetime.fromisoformat(at)
+            send_at = send_at if send_at.tzinfo else send_at.replace(tzinfo=UTC)
+        else:
+            send_at = datetime.now(UTC) + parse_offset(in_ or "")
+    except ValueError as exc:
+        raise fail(f"invalid time: {exc}", 2) from None
+
+    async def _reschedule() -> None:
+        client = await connect()
+        try:
+            due = await reschedule(client, user_id, send_at)
+        except (JourneyNotFound, JourneyFinished) as exc:
+            raise fail(str(exc)) from None
+        except ControlRejected as exc:
+            raise fail(f"reschedule rejected: {exc}") from None
+        typer.echo(f"next email now due {due.isoformat()}")
+
+    run(_reschedule())
+
+
+@app.command()
+def journeys(
+    stage: Annotated[
+        str | None, typer.Option(help="e.g. enriching, waiting_email_2, paused, done.")
+    ] = None,
+    outcome: Annotated[str | None, typer.Option(help="e.g. sales_alerted, converted.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+) -> None:
+    """List journeys through the same visibility query the Web UI uses."""
+    from rich.console import Console
+    from rich.table import Table
+
+    async def _list() -> None:
+        client = await connect()
+        try:
+            rows = await list_journeys(client, stage=stage, outcome=outcome, limit=limit)
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
+        table = Table(box=None, pad_edge=False)
+        for column in (
+            "workflow id",
+            "status",
+            "stage",
+            "segment",
+            "employees",
+            "emails",
+            "outcome",
+        ):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row.workflow_id,
+                row.status,
+                row.stage or "-",
+                row.segment or "-",
+                "-" if row.employees is None else str(row.employees),
+                "-" if row.emails_sent is None else str(row.emails_sent),
+                row.outcome or "-",
+            )
+        Console(width=160).print(table)
+        typer.echo(f"{len(rows)} journeys", err=True)
+
+    run(_list())

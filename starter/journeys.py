@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows import search_attributes as sa
 from workflows.journey import OnboardingJourney
 from workflows.models import (
     TASK_QUEUE,
     JourneyConfig,
     JourneyInput,
     JourneyState,
+    RescheduleRequest,
     Signup,
     journey_id,
 )
@@ -26,6 +34,24 @@ class JourneyNotFound(Exception):
 
 class JourneyFinished(Exception):
     """The journey already ended, so it takes no more controls."""
+
+
+class ControlRejected(Exception):
+    """The journey refused a control (e.g. a reschedule to a time in the past)."""
+
+
+@dataclass(frozen=True)
+class JourneyRow:
+    """One journey as the visibility store lists it: no personal data, only what is searchable."""
+
+    workflow_id: str
+    status: str
+    stage: str | None
+    segment: str | None
+    employees: int | None
+    emails_sent: int | None
+    outcome: str | None
+    started_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -92,21 +118,80 @@ async def journey_state(client: Client, user_id: str) -> tuple[str, JourneyState
     return status, state
 
 
-async def steer(client: Client, user_id: str, signal: str) -> str:
-    """Send ``unsubscribe`` or ``convert`` to a running journey; returns its workflow ID."""
+async def _running_handle(
+    client: Client, user_id: str, control: str
+) -> WorkflowHandle[OnboardingJourney, JourneyState]:
+    """The user's journey, if it is still running; says so in one line otherwise."""
     handle = _handle(client, user_id)
     try:
         description = await handle.describe()
-        if description.status != WorkflowExecutionStatus.RUNNING:
-            status = description.status.name.lower() if description.status else "closed"
-            raise JourneyFinished(
-                f"the journey of user {user_id} has already ended ({status}); nothing to {signal}"
-            )
-        await handle.signal(signal)
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND and "completed" in exc.message:
-            raise JourneyFinished(f"the journey of user {user_id} has already ended") from None
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise JourneyNotFound(f"no journey for user {user_id}") from None
         raise
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        status = description.status.name.lower() if description.status else "closed"
+        raise JourneyFinished(
+            f"the journey of user {user_id} has already ended ({status}); nothing to {control}"
+        )
+    return handle
+
+
+async def steer(client: Client, user_id: str, signal: str) -> str:
+    """Send ``unsubscribe``, ``convert``, ``pause`` or ``resume`` to a running journey."""
+    handle = await _running_handle(client, user_id, signal)
+    try:
+        await handle.signal(signal)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise JourneyFinished(f"the journey of user {user_id} has already ended") from None
+        raise
     return handle.id
+
+
+async def reschedule(client: Client, user_id: str, send_at: datetime) -> datetime:
+    """Move the journey's next email to ``send_at``; returns the new due time."""
+    handle = await _running_handle(client, user_id, "reschedule")
+    try:
+        return await handle.execute_update(
+            OnboardingJourney.reschedule, RescheduleRequest(send_at=send_at)
+        )
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        raise ControlRejected(getattr(cause, "message", None) or str(cause)) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise JourneyFinished(f"the journey of user {user_id} has already ended") from None
+        raise
+
+
+def journeys_query(stage: str | None = None, outcome: str | None = None) -> str:
+    """The visibility query behind ``onboarding journeys`` (and the Web UI's search box)."""
+    clauses = ["WorkflowType = 'OnboardingJourney'"]
+    for key, value in ((sa.JOURNEY_STAGE, stage), (sa.JOURNEY_OUTCOME, outcome)):
+        if value is not None:
+            if not value.replace("_", "").isalnum():
+                raise ValueError(f"'{value}' is not a stage or outcome name")
+            clauses.append(f"{key.name} = '{value}'")
+    return " AND ".join(clauses)
+
+
+async def list_journeys(
+    client: Client, *, stage: str | None = None, outcome: str | None = None, limit: int = 100
+) -> list[JourneyRow]:
+    rows: list[JourneyRow] = []
+    async for execution in client.list_workflows(journeys_query(stage, outcome), limit=limit):
+        attributes = execution.typed_search_attributes
+        rows.append(
+            JourneyRow(
+                workflow_id=execution.id,
+                status=execution.status.name.lower() if execution.status else "unknown",
+                stage=attributes.get(sa.JOURNEY_STAGE),
+                segment=attributes.get(sa.JOURNEY_SEGMENT),
+                employees=attributes.get(sa.COMPANY_EMPLOYEES),
+                emails_sent=attributes.get(sa.EMAILS_SENT),
+                outcome=attributes.get(sa.JOURNEY_OUTCOME),
+                started_at=execution.start_time,
+            )
+        )
+    return rows

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -20,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.settings import VendorSettings
 from sandbox.server import SandboxServer
 from worker.main import run_worker
+from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
 
@@ -42,6 +45,16 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=binary("temporal-test-server"),
     )
     async with env:
+        # The time-skipping server checks search attributes like a real cluster does.
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+                    for key in search_attributes.ALL
+                },
+            )
+        )
         yield env
 
 
@@ -51,6 +64,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         dev_server_existing_path=binary("temporal"),
         dev_server_log_level="error",
+        search_attributes=search_attributes.ALL,
     )
     async with env:
         yield env

@@ -3,14 +3,16 @@
 Enrich the signup with Clearbit and save the payload. An enterprise (more employees than the
 threshold) gets a sales alert in Slack. Anyone else: look the company's stack up in BuiltWith and
 save it; if the stack has a technology we integrate with, send the onboarding emails on their
-schedule. ``unsubscribe`` and ``convert`` stop the journey before its next outbound step.
+schedule. ``unsubscribe`` and ``convert`` stop the journey before its next outbound step;
+``pause`` holds it there (the email schedule shifts by the paused time) until ``resume``;
+the ``reschedule`` update moves the next email.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -35,11 +37,13 @@ with workflow.unsafe.imports_passed_through():
         TechnographicsRequest,
         WarehouseRecord,
     )
+    from workflows import search_attributes as sa
     from workflows.models import (
         JourneyConfig,
         JourneyInput,
         JourneyState,
         Outcome,
+        RescheduleRequest,
         Segment,
         SentEmail,
         Signup,
@@ -93,12 +97,20 @@ class OnboardingJourney:
     def __init__(self) -> None:
         self._state = JourneyState()
         self._stop: Outcome | None = None
+        self._pauses: list[tuple[datetime, datetime | None]] = []
+        self._rescheduled: dict[int, tuple[datetime, datetime]] = {}
+        self._wake = False
+        self._schedule: list[timedelta] = []
+        self._sequence_started_at: datetime | None = None
+        self._previous_sent_at: datetime | None = None
 
     @workflow.run
     async def run(self, journey: JourneyInput) -> JourneyState:
         signup, config = journey.signup, journey.config
 
         enrichment = await self._enrich(signup, config)
+        if self._stop and enrichment.status is EnrichmentStatus.QUEUED:
+            return self._end(self._stop)
         if enrichment.status is EnrichmentStatus.INVALID_EMAIL:
             return self._end(Outcome.INVALID_EMAIL, "Clearbit: not a person's email address")
         if enrichment.status is not EnrichmentStatus.FOUND or enrichment.payload is None:
@@ -115,17 +127,27 @@ class OnboardingJourney:
         self._state.segment = segment
         self._state.company_domain = company.domain or signup.company_domain
         self._state.company_employees = employees_lower_bound(company)
+        self._upsert(
+            sa.JOURNEY_SEGMENT.value_set(segment),
+            *(
+                [sa.COMPANY_EMPLOYEES.value_set(self._state.company_employees)]
+                if self._state.company_employees is not None
+                else []
+            ),
+        )
         self._step(f"{segment} company ({self._employees_text(company)})")
-        if self._stop:
-            return self._end(self._stop)
 
         if segment is Segment.ENTERPRISE:
+            if not await self._may_proceed():
+                return self._end(self._stop or Outcome.UNSUBSCRIBED)
             await self._alert_sales(signup, company, config)
             return self._end(self._stop or Outcome.SALES_ALERTED)
 
         domain = company.domain or signup.company_domain
         if domain is None:
             return self._end(Outcome.NO_INTEGRATION, "no company domain to look up")
+        if not await self._may_proceed():
+            return self._end(self._stop or Outcome.UNSUBSCRIBED)
         stack = await self._look_up_stack(domain, config)
         await self._save(
             config, Stage.SAVING_STACK, "builtwith_technographics", "builtwith", stack.payload
@@ -151,6 +173,49 @@ class OnboardingJourney:
         """The user finished onboarding: stop the sequence; the journey ends ``converted``."""
         self._stop = self._stop or Outcome.CONVERTED
 
+    @workflow.signal
+    def pause(self) -> None:
+        """Hold the journey before its next outbound step; the email schedule shifts meanwhile."""
+        if not self._state.paused and self._state.outcome is None:
+            self._state.paused = True
+            self._pauses.append((workflow.now(), None))
+            self._step("paused")
+            self._publish_stage()
+
+    @workflow.signal
+    def resume(self) -> None:
+        """Carry on after ``pause``."""
+        if self._state.paused:
+            self._state.paused = False
+            started, _ = self._pauses[-1]
+            self._pauses[-1] = (started, workflow.now())
+            self._step("resumed")
+            self._publish_stage()
+
+    @workflow.update
+    def reschedule(self, request: RescheduleRequest) -> datetime:
+        """Move the next email to ``request.send_at``; answers the new due time."""
+        number = self._state.next_email_number
+        assert number is not None  # the validator guarantees it
+        self._rescheduled[number] = (request.send_at, workflow.now())
+        self._state.next_email_due_at = request.send_at
+        self._wake = True
+        self._step(f"email {number} rescheduled")
+        return request.send_at
+
+    @reschedule.validator
+    def _check_reschedule(self, request: RescheduleRequest) -> None:
+        if self._state.outcome is not None:
+            raise ValueError(f"the journey has already ended ({self._state.outcome})")
+        number = self._state.next_email_number
+        if number is None or self._state.stage is not Stage.WAITING_EMAIL:
+            raise ValueError("no email is waiting to be sent")
+        if request.send_at < workflow.now():
+            raise ValueError("the new time is in the past")
+        end = self._due_at(len(self._schedule))
+        if request.send_at > end:
+            raise ValueError(f"the new time is after the sequence's end ({end.isoformat()})")
+
     @workflow.query
     def state(self) -> JourneyState:
         return self._state
@@ -158,7 +223,7 @@ class OnboardingJourney:
     # The steps, in the order the journey takes them.
 
     async def _enrich(self, signup: Signup, config: JourneyConfig) -> Enrichment:
-        self._state.stage = Stage.ENRICHING
+        self._set_stage(Stage.ENRICHING)
         enrichment = await self._call(
             ENRICH_SIGNUP,
             EnrichmentRequest(email=signup.email),
@@ -171,13 +236,15 @@ class OnboardingJourney:
             if self._state.enrichment_polls >= config.enrichment_max_polls or self._stop:
                 break
             self._state.enrichment_polls += 1
-            self._state.stage = Stage.WAITING_FOR_ENRICHMENT
+            self._set_stage(Stage.WAITING_FOR_ENRICHMENT)
             self._step("Clearbit lookup queued")
             await self._wait_unless_stopped(
                 config.enrichment_poll_interval,
                 f"Clearbit lookup queued: ask again in {format_offset(config.enrichment_poll_interval)}",
             )
-            self._state.stage = Stage.ENRICHING
+            if not await self._may_proceed():
+                break
+            self._set_stage(Stage.ENRICHING)
             enrichment = await self._call(
                 ENRICH_SIGNUP,
                 EnrichmentRequest(email=signup.email),
@@ -197,13 +264,13 @@ class OnboardingJourney:
         vendor: str,
         payload: dict[str, Any],
     ) -> None:
-        self._state.stage = stage
+        self._set_stage(stage)
         record = WarehouseRecord(step=step, vendor=vendor, payload=payload)
         await self._call(SAVE_TO_WAREHOUSE, record, type(None), config, summary=f"save {step}")
         self._step(f"saved {step}")
 
     async def _alert_sales(self, signup: Signup, company: Company, config: JourneyConfig) -> None:
-        self._state.stage = Stage.ALERTING_SALES
+        self._set_stage(Stage.ALERTING_SALES)
         alert = SalesAlert(
             user_id=signup.user_id,
             first_name=signup.first_name,
@@ -218,7 +285,7 @@ class OnboardingJourney:
         self._step("sales alerted in Slack")
 
     async def _look_up_stack(self, domain: str, config: JourneyConfig) -> Technographics:
-        self._state.stage = Stage.CHECKING_STACK
+        self._set_stage(Stage.CHECKING_STACK)
         stack = await self._call(
             LOOK_UP_TECHNOGRAPHICS,
             TechnographicsRequest(domain=domain),
@@ -231,24 +298,14 @@ class OnboardingJourney:
         return stack
 
     async def _send_emails(self, signup: Signup, technology: str, config: JourneyConfig) -> None:
-        schedule = config.email_schedule
-        total = len(schedule)
-        sequence_started_at = workflow.now()
-        previous_sent_at = None
+        self._schedule = config.email_schedule
+        self._sequence_started_at = workflow.now()
+        total = len(self._schedule)
         for number in range(1, total + 1):
-            due = email_due_at(schedule, number, sequence_started_at, previous_sent_at)
             self._state.next_email_number = number
-            self._state.next_email_due_at = due
-            wait = due - workflow.now()
-            if wait > timedelta(0):
-                self._state.stage = Stage.WAITING_EMAIL
-                gap = schedule[number - 1] - (schedule[number - 2] if number > 1 else timedelta(0))
-                await self._wait_unless_stopped(
-                    wait, f"wait {format_offset(gap)} before email {number} of {total}"
-                )
-            if self._stop:
+            if not await self._wait_for_email(number, total):
                 return
-            self._state.stage = Stage.SENDING_EMAIL
+            self._set_stage(Stage.SENDING_EMAIL)
             email = OnboardingEmail(
                 number=number,
                 total=total,
@@ -263,14 +320,60 @@ class OnboardingJourney:
                 config,
                 summary=f"onboarding email {number} of {total}",
             )
-            previous_sent_at = workflow.now()
+            self._previous_sent_at = workflow.now()
             self._state.emails.append(
-                SentEmail(number=number, sent_at=previous_sent_at, message_id=sent.message_id)
+                SentEmail(number=number, sent_at=self._previous_sent_at, message_id=sent.message_id)
             )
             self._state.emails_sent = number
+            self._upsert(sa.EMAILS_SENT.value_set(number))
             self._step(f"email {number} of {total} sent")
         self._state.next_email_number = None
         self._state.next_email_due_at = None
+
+    async def _wait_for_email(self, number: int, total: int) -> bool:
+        """Wait until email ``number`` is due, following pauses and reschedules; False if stopped."""
+        gap = self._schedule[number - 1] - (
+            self._schedule[number - 2] if number > 1 else timedelta(0)
+        )
+        while True:
+            due = self._due_at(number)
+            self._state.next_email_due_at = due
+            if self._stop:
+                return False
+            if self._state.paused:
+                await self._may_proceed()
+                continue
+            wait = due - workflow.now()
+            if wait <= timedelta(0):
+                return True
+            self._set_stage(Stage.WAITING_EMAIL)
+            self._wake = False
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._stop is not None or self._state.paused or self._wake,
+                    timeout=wait,
+                    timeout_summary=f"wait {format_offset(gap)} before email {number} of {total}",
+                )
+
+    def _due_at(self, number: int) -> datetime:
+        """When email ``number`` is due now: its schedule, shifted by every pause since."""
+        assert self._sequence_started_at is not None
+        if number in self._rescheduled:
+            send_at, moved_at = self._rescheduled[number]
+            return send_at + self._paused_since(moved_at)
+        previous = self._previous_sent_at if number == self._state.emails_sent + 1 else None
+        due = email_due_at(self._schedule, number, self._sequence_started_at, previous)
+        since = previous if previous is not None else self._sequence_started_at
+        return due + self._paused_since(since)
+
+    def _paused_since(self, moment: datetime) -> timedelta:
+        now = workflow.now()
+        total = timedelta(0)
+        for started, ended in self._pauses:
+            start, end = max(started, moment), ended or now
+            if end > start:
+                total += end - start
+        return total
 
     # Plumbing.
 
@@ -293,22 +396,66 @@ class OnboardingJourney:
         )
         return result
 
+    async def _may_proceed(self) -> bool:
+        """Hold here while paused; False once the journey has been stopped."""
+        if self._state.paused and not self._stop:
+            await workflow.wait_condition(lambda: not self._state.paused or self._stop is not None)
+        return self._stop is None
+
     async def _wait_unless_stopped(self, duration: timedelta, summary: str) -> None:
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: self._stop is not None, timeout=duration, timeout_summary=summary
             )
 
+    def _set_stage(self, stage: Stage) -> None:
+        self._state.stage = stage
+        self._publish_stage()
+
+    def _publish_stage(self) -> None:
+        self._upsert(sa.JOURNEY_STAGE.value_set(self._state.stage_label))
+
+    def _upsert(self, *updates: Any) -> None:
+        workflow.upsert_search_attributes(list(updates))
+        self._publish_details()
+
     def _step(self, description: str) -> None:
         self._state.path.append(description)
+        self._publish_details()
+
+    def _publish_details(self) -> None:
+        """The run page's current details in the Web UI: where the journey is, and its path."""
+        state = self._state
+        lines = [f"**Stage:** {state.stage_label}"]
+        if state.segment:
+            size = f" · {state.company_employees} employees" if state.company_employees else ""
+            lines.append(f"**Segment:** {state.segment}{size} · {state.company_domain or '-'}")
+        if state.matched_technology:
+            lines.append(f"**Integration:** {state.matched_technology}")
+        if state.emails_sent or state.next_email_due_at:
+            due = state.next_email_due_at
+            lines.append(
+                f"**Emails sent:** {state.emails_sent}"
+                + (
+                    f" · email {state.next_email_number} due {due:%Y-%m-%d %H:%M:%S} UTC"
+                    if due
+                    else ""
+                )
+            )
+        if state.outcome:
+            lines.append(f"**Outcome:** {state.outcome}")
+        lines += ["", "**Path so far**", *(f"1. {step}" for step in state.path)]
+        workflow.set_current_details("\n".join(lines))
 
     def _end(self, outcome: Outcome, reason: str | None = None) -> JourneyState:
         if reason:
             self._step(reason)
-        self._state.stage = Stage.DONE
         self._state.outcome = outcome
+        self._state.paused = False
         self._state.next_email_number = None
         self._state.next_email_due_at = None
+        self._set_stage(Stage.DONE)
+        self._upsert(sa.JOURNEY_OUTCOME.value_set(outcome))
         self._step(f"ended {outcome}")
         return self._state
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -199,6 +200,12 @@ class Outcome(StrEnum):
     CONVERTED = "converted"
 
 
+class RescheduleRequest(BaseModel):
+    """Move the next email to ``send_at`` (the argument of the ``reschedule`` update)."""
+
+    send_at: AwareDatetime
+
+
 class SentEmail(BaseModel):
     number: int
     sent_at: datetime
@@ -218,9 +225,19 @@ class JourneyState(BaseModel):
     next_email_number: int | None = None
     next_email_due_at: datetime | None = None
     sales_alerted: bool = False
+    paused: bool = False
     enrichment_polls: int = 0
     outcome: Outcome | None = None
     path: list[str] = Field(default_factory=list, description="The steps taken so far.")
+
+    @property
+    def stage_label(self) -> str:
+        """The stage as the ``JourneyStage`` search attribute spells it: ``waiting_email_2``."""
+        if self.paused and self.stage is not Stage.DONE:
+            return "paused"
+        if self.stage in (Stage.WAITING_EMAIL, Stage.SENDING_EMAIL) and self.next_email_number:
+            return f"{self.stage}_{self.next_email_number}"
+        return str(self.stage)
 
 
 def email_due_at(

@@ -1,0 +1,544 @@
+"""The signup webhook: signed signups in over HTTP, journeys out; ``onboarding webhook``.
+
+``POST /signups`` takes the product's own signup JSON signed per Standard Webhooks; ``POST /segment``
+takes Segment's Webhooks destination. A delivery is verified before it is read, validated before
+anything starts, and a repeated delivery returns the journey that exists: the workflow ID is the
+user's, so no sender retry can make a second journey. When Temporal is unreachable the answer is
+503 with ``Retry-After``, so the sender retries and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import copy
+import logging
+import logging.config
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import timedelta
+from importlib import metadata
+from typing import Annotated, Any, Literal, TypeVar
+
+import uvicorn
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from standardwebhooks.webhooks import Webhook
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+from uvicorn.config import LOGGING_CONFIG
+
+from starter.connection import connect
+from starter.journeys import StartedJourney, start_journey
+from starter.segment import (
+    InvalidSignupEvent,
+    SegmentEvent,
+    ignore_reason,
+    signature_matches,
+    signup_from_track,
+)
+from starter.settings import JourneySettings
+from workflows.models import TASK_QUEUE, JourneyConfig, Signup
+
+log = logging.getLogger("onboarding.webhook")
+
+T = TypeVar("T")
+
+TITLE = "Onboarding journeys webhook"
+# Standard Webhooks' replay window, both ways, against clocks that drift.
+TIMESTAMP_TOLERANCE_SECONDS = 5 * 60
+# Connecting plus one start must fit inside Segment's 5 s response deadline.
+TEMPORAL_DEADLINE_SECONDS = 4.0
+HEALTH_CHECK_TIMEOUT = timedelta(seconds=2)
+RETRY_AFTER_SECONDS = 5
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+_UNREACHABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+_CREATE_SIGNUP_SECRET = (
+    """python -c "import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\""""
+)
+_CREATE_SEGMENT_SECRET = 'python -c "import secrets;print(secrets.token_urlsafe(32))"'
+
+
+class WebhookSettings(BaseSettings):
+    """The webhook's own settings from the environment (``SIGNUP_WEBHOOK_SECRET``, ...)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    signup_webhook_secret: SecretStr | None = Field(
+        default=None, description="Standard Webhooks signing secret of POST /signups, whsec_..."
+    )
+    segment_shared_secret: SecretStr | None = Field(
+        default=None, description="The shared secret of the Segment Webhooks destination."
+    )
+    segment_signup_event: str = Field(
+        default="Signed Up", description="The Segment track event that starts a journey."
+    )
+    webhook_max_body_bytes: int = Field(default=65536, gt=0)
+    insecure_dev: bool = Field(
+        default=False, description="Accept unsigned requests on endpoints without a secret."
+    )
+
+
+class WebhookConfigError(Exception):
+    """The webhook cannot start; the message is one line saying what to fix."""
+
+
+class JourneyAccepted(BaseModel):
+    """The user's journey: started by this delivery (``created``), or the one that exists."""
+
+    workflow_id: str
+    run_id: str
+    created: bool
+
+
+class Ignored(BaseModel):
+    """A Segment message acknowledged without starting anything."""
+
+    ignored: Literal[True] = True
+    reason: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    temporal: Literal["reachable", "unreachable"]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class FieldProblems(BaseModel):
+    detail: list[FieldProblem]
+
+
+class TemporalUnavailable(Exception):
+    """Temporal did not answer in time; the sender should retry."""
+
+
+def check_secrets(settings: WebhookSettings) -> list[str]:
+    """What stops the webhook from starting, one sentence each; empty when it may start.
+
+    A missing secret is allowed only with ``insecure_dev``; a secret that is set must be usable.
+    """
+    problems: list[str] = []
+    missing = []
+    if settings.signup_webhook_secret is None:
+        missing.append(f"SIGNUP_WEBHOOK_SECRET (create one with: {_CREATE_SIGNUP_SECRET})")
+    elif _signup_verifier(settings.signup_webhook_secret) is None:
+        problems.append(
+            "SIGNUP_WEBHOOK_SECRET is not a Standard Webhooks secret (whsec_ and base64): "
+            f"create one with: {_CREATE_SIGNUP_SECRET}"
+        )
+    if settings.segment_shared_secret is None:
+        missing.append(
+            "SEGMENT_SHARED_SECRET (the Segment destination's shared secret; create one with: "
+            f"{_CREATE_SEGMENT_SECRET})"
+        )
+    elif not settings.segment_shared_secret.get_secret_value():
+        problems.append("SEGMENT_SHARED_SECRET is empty: set the Segment destination's secret.")
+    if missing and not settings.insecure_dev:
+        problems.insert(
+            0,
+            f"Set {' and '.join(missing)} so signatures can be verified, "
+            "or pass --insecure-dev to accept unsigned requests locally.",
+        )
+    return problems
+
+
+def _signup_verifier(secret: SecretStr) -> Webhook | None:
+    value = secret.get_secret_value().strip().removeprefix("whsec_")
+    try:
+        # Strict decoding: the library's own silently drops characters that are not base64.
+        key = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return Webhook(key) if key else None
+
+
+class _Temporal:
+    """The app's one Temporal client: connected on first need, dropped when unreachable."""
+
+    def __init__(self, factory: Callable[[], Awaitable[Client]]) -> None:
+        self._factory = factory
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connected(self) -> Client:
+        async with self._lock:
+            if self._client is None:
+                try:
+                    self._client = await self._factory()
+                # Whatever a connection attempt raises, the answer is the same: retry later.
+                except Exception as exc:
+                    log.warning("Temporal is unreachable: %s", exc)
+                    raise TemporalUnavailable(str(exc)) from exc
+                log.info("connected to Temporal")
+            return self._client
+
+    def _drop(self, client: Client | None) -> None:
+        if client is not None and self._client is client:
+            self._client = None
+
+    async def call(self, operation: Callable[[Client], Awaitable[T]]) -> T:
+        """Run one operation; raises TemporalUnavailable when Temporal does not answer in time."""
+        client: Client | None = None
+        try:
+            async with asyncio.timeout(TEMPORAL_DEADLINE_SECONDS):
+                client = await self._connected()
+                return await operation(client)
+        except TimeoutError as exc:
+            log.warning("Temporal did not answer within %ss", TEMPORAL_DEADLINE_SECONDS)
+            self._drop(client)
+            raise TemporalUnavailable("timed out") from exc
+        except RPCError as exc:
+            if exc.status not in _UNREACHABLE:
+                raise
+            log.warning("Temporal is unreachable: %s", exc.message)
+            self._drop(client)
+            raise TemporalUnavailable(exc.message) from exc
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, refused with 413 as soon as it is known to be larger than ``max_bytes``."""
+    too_large = HTTPException(413, f"The request body is larger than {max_bytes} bytes.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise too_large
+    return bytes(body)
+
+
+def _verify_standard_webhook(
+    verifier: Webhook, body: bytes, msg_id: str | None, timestamp: str | None, signature: str | None
+) -> None:
+    if not (msg_id and timestamp and signature):
+        raise HTTPException(
+            401, "The webhook-id, webhook-timestamp and webhook-signature headers are required."
+        )
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        raise HTTPException(401, "The webhook-timestamp header is not a Unix time.") from None
+    if abs(time.time() - sent_at) > TIMESTAMP_TOLERANCE_SECONDS:
+        raise HTTPException(
+            401, "The webhook-timestamp is more than 5 minutes from now: sign each attempt afresh."
+        )
+    headers = {"webhook-id": msg_id, "webhook-timestamp": timestamp, "webhook-signature": signature}
+    try:
+        verifier.verify(body, headers, json_parse=False)
+    # Malformed headers or bodies raise ValueError, binascii.Error or UnicodeError: all mean 401.
+    except Exception:
+        raise HTTPException(401, "The webhook-signature does not match this request.") from None
+
+
+def _field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI-style field errors under ``body``, without the submitted values they quote."""
+    cleaned = []
+    for error in errors:
+        msg = str(error["msg"]).removeprefix("Value error, ")
+        given = error.get("input")
+        if isinstance(given, str) and given:
+            msg = msg.replace(f"'{given}'", "the given value")
+            if "@" in given:
+                msg = msg.replace(given, "the given value")
+        loc = list(error["loc"])
+        cleaned.append({"loc": ["body", *loc], "msg": msg, "type": error["type"]})
+    return cleaned
+
+
+def _parse_signup(body: bytes) -> Signup:
+    try:
+        return Signup.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(_field_errors(exc.errors(include_url=False))) from None
+
+
+def _parse_segment(body: bytes) -> SegmentEvent:
+    try:
+        return SegmentEvent.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(_field_errors(exc.errors(include_url=False))) from None
+
+
+def _json_body(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """Document the body in OpenAPI while the route reads the raw bytes it must verify."""
+    schema = model.model_json_schema(by_alias=True)
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "The signature is missing, invalid or stale."},
+    413: {"model": Problem, "description": "The body is larger than the configured limit."},
+    422: {"model": FieldProblems, "description": "The body is not a valid signup."},
+    503: {
+        "model": Problem,
+        "description": "Temporal is unreachable; retry after `Retry-After` seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("onboarding-journeys")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def create_app(
+    settings: WebhookSettings,
+    *,
+    client_factory: Callable[[], Awaitable[Client]] | None = None,
+    journey_config: JourneyConfig | None = None,
+    task_queue: str = TASK_QUEUE,
+) -> FastAPI:
+    """The webhook app; raises WebhookConfigError when a signature could not be verified."""
+    problems = check_secrets(settings)
+    if problems:
+        raise WebhookConfigError(" ".join(problems))
+    # The journey rules are captured once, like any starter's, and go into each journey's input.
+    config = journey_config if journey_config is not None else JourneySettings().journey_config()
+    temporal = _Temporal(client_factory or connect)
+    max_bytes = settings.webhook_max_body_bytes
+    signup_event = settings.segment_signup_event
+    signup_secret, segment_secret = settings.signup_webhook_secret, settings.segment_shared_secret
+    verifier = _signup_verifier(signup_secret) if signup_secret is not None else None
+    for variable, route in (
+        ("SIGNUP_WEBHOOK_SECRET", "POST /signups"),
+        ("SEGMENT_SHARED_SECRET", "POST /segment"),
+    ):
+        if getattr(settings, variable.lower()) is None:
+            log.warning(
+                "INSECURE DEV MODE: %s is not set, so %s accepts requests WITHOUT verifying "
+                "signatures: anyone who can reach this port can start journeys.",
+                variable,
+                route,
+            )
+
+    app = FastAPI(
+        title=TITLE,
+        version=_version(),
+        description=(
+            "Starts customer-onboarding journeys on Temporal from signed signup webhooks. "
+            "A repeated delivery never starts a second journey; 503 means retry later."
+        ),
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default would echo each submitted value (an email) back in `input`.
+        errors = [
+            {"loc": list(error["loc"]), "msg": str(error["msg"]), "type": str(error["type"])}
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(TemporalUnavailable)
+    async def _unavailable(request: Request, exc: TemporalUnavailable) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "Temporal is unreachable; retry later"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    async def start(signup: Signup) -> StartedJourney:
+        return await temporal.call(
+            lambda client: start_journey(client, signup, config, task_queue=task_queue)
+        )
+
+    @app.post(
+        "/signups",
+        status_code=202,
+        response_model=JourneyAccepted,
+        responses=_PROBLEMS,
+        summary="Start a user's journey from a signup signed per Standard Webhooks",
+        openapi_extra=_json_body(Signup, "The product's signup, signed per Standard Webhooks."),
+    )
+    async def receive_signup(
+        request: Request,
+        webhook_id: Annotated[str | None, Header(description="Unique per event.")] = None,
+        webhook_timestamp: Annotated[str | None, Header(description="Unix seconds.")] = None,
+        webhook_signature: Annotated[str | None, Header(description="v1,<base64>")] = None,
+    ) -> JourneyAccepted:
+        body = await _read_body(request, max_bytes)
+        if verifier is not None:
+            _verify_standard_webhook(
+                verifier, body, webhook_id, webhook_timestamp, webhook_signature
+            )
+        started = await start(_parse_signup(body))
+        log.info(
+            "signup delivery %r: journey %s %s",
+            webhook_id,
+            started.workflow_id,
+            "started" if started.created else "already exists, not started again",
+        )
+        return JourneyAccepted(
+            workflow_id=started.workflow_id, run_id=started.run_id, created=started.created
+        )
+
+    @app.post(
+        "/segment",
+        status_code=202,
+        responses={
+            200: {"model": Ignored, "description": "Not the signup event: acknowledged."},
+            202: {"model": JourneyAccepted, "description": "The user's journey."},
+            **_PROBLEMS,
+        },
+        summary="Start a user's journey from Segment's Webhooks destination",
+        openapi_extra=_json_body(
+            SegmentEvent, f"A Segment message; a track '{signup_event}' starts a journey."
+        ),
+    )
+    async def receive_segment(
+        request: Request,
+        x_signature: Annotated[
+            str | None, Header(description="Hex HMAC-SHA1 of the body with the shared secret.")
+        ] = None,
+    ) -> JSONResponse:
+        body = await _read_body(request, max_bytes)
+        if segment_secret is not None:
+            if not x_signature:
+                raise HTTPException(401, "The X-Signature header is required.")
+            if not signature_matches(body, x_signature, segment_secret.get_secret_value()):
+                raise HTTPException(401, "The X-Signature header does not match this request.")
+        event = _parse_segment(body)
+        reason = ignore_reason(event, signup_event)
+        if reason is not None:
+            return JSONResponse(Ignored(reason=reason).model_dump(), status_code=200)
+        try:
+            signup = signup_from_track(event)
+        except InvalidSignupEvent as exc:
+            raise RequestValidationError(_field_errors(exc.errors)) from None
+        started = await start(signup)
+        log.info(
+            "Segment message %r: journey %s %s",
+            event.message_id,
+            started.workflow_id,
+            "started" if started.created else "already exists, not started again",
+        )
+        accepted = JourneyAccepted(
+            workflow_id=started.workflow_id, run_id=started.run_id, created=started.created
+        )
+        return JSONResponse(accepted.model_dump(), status_code=202)
+
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "Temporal is unreachable."}},
+        summary="Whether the webhook can start journeys now",
+    )
+    async def healthz() -> JSONResponse:
+        try:
+            serving = await temporal.call(
+                lambda client: client.service_client.check_health(timeout=HEALTH_CHECK_TIMEOUT)
+            )
+        except TemporalUnavailable:
+            serving = False
+        if serving:
+            return JSONResponse(Health(status="ok", temporal="reachable").model_dump())
+        return JSONResponse(
+            Health(status="degraded", temporal="unreachable").model_dump(), status_code=503
+        )
+
+    return app
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Listen before uvicorn starts, so a taken port is one clear line rather than a log."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise WebhookConfigError(f"'{host}' is not an address this machine can listen on.") from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise WebhookConfigError(
+            f"Cannot listen on {host}:{port} ({exc.strerror}): stop what runs there or choose "
+            "another port with --port."
+        ) from exc
+    return sock
+
+
+def _log_config() -> dict[str, Any]:
+    log_config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["onboarding"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return log_config
+
+
+def _one_line(error: ValidationError, what: str) -> str:
+    fields = "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']).upper() or 'input'}: {item['msg']}"
+        for item in error.errors(include_url=False)
+    )
+    return f"invalid {what}: {fields}"
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, insecure_dev: bool = False) -> None:
+    """Run the webhook in the foreground until Ctrl+C; raises WebhookConfigError to refuse."""
+    try:
+        settings = WebhookSettings()
+    except ValidationError as exc:
+        raise WebhookConfigError(_one_line(exc, "webhook settings")) from None
+    if insecure_dev:
+        settings = settings.model_copy(update={"insecure_dev": True})
+    problems = check_secrets(settings)
+    if problems:
+        raise WebhookConfigError(" ".join(problems))
+    try:
+        journey_config = JourneySettings().journey_config()
+    except ValidationError as exc:
+        raise WebhookConfigError(_one_line(exc, "journey settings")) from None
+    sock = _bind(host, port)
+    # Configured only once nothing can refuse: the insecure-dev warning must reach the console.
+    log_config = _log_config()
+    logging.config.dictConfig(log_config)
+    app = create_app(settings, journey_config=journey_config)
+    # No access log: it adds nothing the app's own lines lack, and keeps request data out.
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_config=log_config,
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    )
+    shown = "127.0.0.1" if host in {"0.0.0.0", ""} else host
+    log.info(
+        "Signup webhook on http://%s:%d: POST /signups, POST /segment; docs at /docs.",
+        shown,
+        sock.getsockname()[1],
+    )
+    # uvicorn re-raises the Ctrl+C it already handled; the shutdown was clean.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])

@@ -1,0 +1,166 @@
+"""The Web UI as the run history: search attributes readable through ``list_workflows`` with a
+stage filter at each stage, on the dev server; and the controls by user id."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from sandbox.server import SandboxServer
+from starter.journeys import (
+    ControlRejected,
+    JourneyFinished,
+    JourneyNotFound,
+    list_journeys,
+    reschedule,
+    start_journey,
+    steer,
+)
+from tests.conftest import RunningWorker
+from tests.workflows.test_journey import signup, start
+from workflows import search_attributes as sa
+from workflows.journey import OnboardingJourney
+from workflows.models import JourneyConfig, JourneyState, Outcome
+
+SLOW_SCHEDULE = JourneyConfig(email_schedule=[timedelta(0), timedelta(hours=1), timedelta(hours=2)])
+
+
+async def eventually(check: object, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.1)
+
+
+async def listed_at(
+    env: WorkflowEnvironment, handle: WorkflowHandle[OnboardingJourney, JourneyState], stage: str
+) -> None:
+    """Wait until the journey reports ``stage`` and the visibility store lists it there."""
+
+    async def reported() -> bool:
+        return (await handle.query(OnboardingJourney.state)).stage_label == stage
+
+    async def listed() -> bool:
+        query = f"WorkflowId = '{handle.id}' AND {sa.JOURNEY_STAGE.name} = '{stage}'"
+        return [w.id async for w in env.client.list_workflows(query)] == [handle.id]
+
+    await eventually(reported)
+    await eventually(listed)
+
+
+@pytest.mark.parametrize(
+    ("email", "slow_vendor", "stage"),
+    [
+        ("sam@shopbright.example", "clearbit", "enriching"),
+        ("sam@shopbright.example", "builtwith", "checking_stack"),
+        ("ada@globex.example", "slack", "alerting_sales"),
+        ("sam@shopbright.example", "resend", "sending_email_1"),
+        ("sam@shopbright.example", None, "waiting_email_2"),
+    ],
+)
+async def test_each_stage_is_searchable(
+    dev_server: WorkflowEnvironment,
+    dev_worker: RunningWorker,
+    sandbox: SandboxServer,
+    email: str,
+    slow_vendor: str | None,
+    stage: str,
+) -> None:
+    if slow_vendor:
+        sandbox.state.set_faults(latency_seconds=2.0, vendors=[slow_vendor])
+    handle = await start(dev_worker, signup(email), SLOW_SCHEDULE)
+    await listed_at(dev_server, handle, stage)
+    await handle.signal(OnboardingJourney.unsubscribe)
+    await handle.result()
+
+
+async def test_attributes_follow_the_journey_to_its_end(
+    dev_server: WorkflowEnvironment, dev_worker: RunningWorker
+) -> None:
+    handle = await start(dev_worker, signup("sam@shopbright.example"), SLOW_SCHEDULE)
+    await listed_at(dev_server, handle, "waiting_email_2")
+    attributes = (await handle.describe()).typed_search_attributes
+    assert attributes.get(sa.JOURNEY_SEGMENT) == "smb"
+    assert attributes.get(sa.COMPANY_EMPLOYEES) == 25
+    assert attributes.get(sa.EMAILS_SENT) == 1
+    assert attributes.get(sa.JOURNEY_OUTCOME) is None
+
+    await handle.signal(OnboardingJourney.pause)
+    await listed_at(dev_server, handle, "paused")
+    await handle.signal(OnboardingJourney.convert)
+    await handle.result()
+    await listed_at(dev_server, handle, "done")
+    attributes = (await handle.describe()).typed_search_attributes
+    assert attributes.get(sa.JOURNEY_OUTCOME) == "converted"
+    # No personal data in any search attribute.
+    values = [str(pair.value) for pair in attributes]
+    assert not any("@" in value or "Robin" in value for value in values)
+
+    async def in_listing() -> bool:
+        rows = await list_journeys(dev_server.client, stage="done", outcome="converted")
+        return handle.id in [row.workflow_id for row in rows]
+
+    await eventually(in_listing)
+
+
+async def test_the_run_page_tells_the_story(
+    dev_server: WorkflowEnvironment, dev_worker: RunningWorker
+) -> None:
+    new_signup = signup("ada@globex.example")
+    started = await start_journey(
+        dev_worker.client, new_signup, JourneyConfig(), task_queue=dev_worker.task_queue
+    )
+    handle = dev_worker.client.get_workflow_handle_for(OnboardingJourney.run, started.workflow_id)
+    await handle.result()
+    description = await handle.describe()
+    assert await description.static_summary() == f"Onboarding journey of user {handle.id[11:]}"
+    # The Web UI reads current details through the SDK's built-in metadata query.
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    details = metadata.current_details
+    assert "**Stage:** done" in details
+    assert "**Segment:** enterprise · 4500 employees · globex.example" in details
+    assert "sales alerted in Slack" in details
+    history = await handle.fetch_history()
+    summaries = set()
+    for event in history.events:
+        if event.HasField("user_metadata") and event.user_metadata.HasField("summary"):
+            summaries.add(event.user_metadata.summary.data.decode())
+    assert any("Clearbit enrichment" in s for s in summaries)
+    assert any("Slack sales alert" in s for s in summaries)
+
+
+async def test_controls_by_user_id(
+    dev_server: WorkflowEnvironment, dev_worker: RunningWorker
+) -> None:
+    client = dev_server.client
+    new_signup = signup("sam@shopbright.example")
+    handle = await start(dev_worker, new_signup, SLOW_SCHEDULE)
+    await listed_at(dev_server, handle, "waiting_email_2")
+    user_id = new_signup.user_id
+
+    assert await steer(client, user_id, "pause") == handle.id
+    assert (await handle.query(OnboardingJourney.state)).paused
+    await steer(client, user_id, "resume")
+    assert not (await handle.query(OnboardingJourney.state)).paused
+
+    in_ten_minutes = datetime.now(UTC) + timedelta(minutes=10)
+    assert await reschedule(client, user_id, in_ten_minutes) == in_ten_minutes
+    with pytest.raises(ControlRejected, match="in the past"):
+        await reschedule(client, user_id, datetime.now(UTC) - timedelta(minutes=1))
+
+    await steer(client, user_id, "convert")
+    assert (await handle.result()).outcome == Outcome.CONVERTED
+    for control in ("pause", "resume", "unsubscribe", "convert"):
+        with pytest.raises(JourneyFinished, match="already ended"):
+            await steer(client, user_id, control)
+    with pytest.raises(JourneyFinished, match="already ended"):
+        await reschedule(client, user_id, in_ten_minutes)
+    with pytest.raises(JourneyNotFound, match="no journey for user nobody"):
+        await steer(client, "nobody", "pause")

@@ -1,0 +1,25 @@
+"""The journey's custom search attributes: what the Web UI and ``onboarding journeys`` filter on.
+
+None of them holds personal data: stages, segments, counts and outcomes only.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+JOURNEY_STAGE = SearchAttributeKey.for_keyword("JourneyStage")
+JOURNEY_SEGMENT = SearchAttributeKey.for_keyword("JourneySegment")
+COMPANY_EMPLOYEES = SearchAttributeKey.for_int("CompanyEmployees")
+EMAILS_SENT = SearchAttributeKey.for_int("EmailsSent")
+JOURNEY_OUTCOME = SearchAttributeKey.for_keyword("JourneyOutcome")
+
+ALL = (JOURNEY_STAGE, JOURNEY_SEGMENT, COMPANY_EMPLOYEES, EMAILS_SENT, JOURNEY_OUTCOME)
+
+
+def cli_flags() -> list[str]:
+    """``--search-attribute Name=Type`` for ``temporal server start-dev``."""
+    kinds = {"KEYWORD": "Keyword", "INT": "Int"}
+    flags: list[str] = []
+    for key in ALL:
+        flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
+    return flags
