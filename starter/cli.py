@@ -136,7 +136,7 @@ def status(user_id: str) -> None:
         except JourneyNotFound as exc:
             raise fail(str(exc)) from None
         typer.echo(f"status:   {workflow_status.lower()}")
-        typer.echo(f"stage:    {state.stage}")
+        typer.echo(f"stage:    {state.stage_label}")
         typer.echo(f"segment:  {state.segment or '-'}")
         typer.echo(f"matched:  {state.matched_technology or '-'}")
         typer.echo(f"emails:   {state.emails_sent} sent")

@@ -19,7 +19,8 @@ from starter.connection import connect
 @app.command()
 def worker() -> None:
     """Run a worker: it hosts the journey and its vendor calls until SIGINT or SIGTERM."""
-    from worker.main import run_worker, stop_on_signals
+    from worker.main import missing_search_attributes, run_worker, stop_on_signals
+    from workflows.search_attributes import create_commands
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -31,6 +32,13 @@ def worker() -> None:
 
     async def _serve() -> None:
         client = await connect()
+        missing = await missing_search_attributes(client)
+        if missing:
+            commands = "; ".join(create_commands(client.namespace))
+            raise fail(
+                f"namespace '{client.namespace}' lacks the search attributes {', '.join(missing)}; "
+                f"register them first: {commands}"
+            )
         stop = asyncio.Event()
         stop_on_signals(stop)
         await run_worker(client, settings, stop)

@@ -30,6 +30,7 @@ from sandbox.server import SandboxServer
 from starter.connection import connect
 from starter.journeys import start_journey
 from worker.main import run_worker
+from workflows import search_attributes
 from workflows.journey import OnboardingJourney
 from workflows.models import JourneyConfig, JourneyState, Signup
 
@@ -67,6 +68,7 @@ def _start_dev_server() -> subprocess.Popen[bytes] | None:
         "--db-filename", str(STATE_DIR / "temporal.db"),
         "--port", str(TEMPORAL_PORT), "--ui-port", str(UI_PORT),
         "--log-level", "warn",
+        *search_attributes.cli_flags(),
     ]  # fmt: skip
     # A process group of its own, so the terminal's Ctrl-C reaches us first and we stop it in order.
     return subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)

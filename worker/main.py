@@ -10,7 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -20,6 +22,7 @@ from activities.sales_alert import SlackSalesAlert
 from activities.settings import VendorSettings
 from activities.technographics import BuiltWithTechnographics
 from activities.warehouse import Warehouse
+from workflows import search_attributes
 from workflows.journey import OnboardingJourney
 from workflows.models import TASK_QUEUE
 
@@ -74,6 +77,20 @@ async def run_worker(
                 await stop.wait()
                 log.info("stopping: finishing in-flight tasks")
     warehouse.close()
+
+
+async def missing_search_attributes(client: Client) -> list[str]:
+    """The journey's search attributes the namespace lacks (journeys cannot progress without
+    them); empty when all are there or when the server will not say."""
+    try:
+        response = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+    except RPCError as exc:
+        log.warning("could not check the namespace's search attributes: %s", exc.message)
+        return []
+    known = set(response.custom_attributes)
+    return [key.name for key in search_attributes.ALL if key.name not in known]
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

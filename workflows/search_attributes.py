@@ -23,3 +23,13 @@ def cli_flags() -> list[str]:
     for key in ALL:
         flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
     return flags
+
+
+def create_commands(namespace: str = "default") -> list[str]:
+    """The ``temporal operator search-attribute create`` commands that register them on a cluster."""
+    kinds = {"KEYWORD": "Keyword", "INT": "Int"}
+    return [
+        f"temporal operator search-attribute create --namespace {namespace} "
+        f"--name {key.name} --type {kinds[key.indexed_value_type.name]}"
+        for key in ALL
+    ]

@@ -38,7 +38,7 @@ def env(
         dev_server.client.service_client.config.target_host,
         module_sandbox,
         f"sqlite:///{warehouse}",
-        EMAIL_SCHEDULE="0s,30s,60s",
+        EMAIL_SCHEDULE="0s,1h,2h",
     )
 
 
@@ -225,3 +225,55 @@ async def test_every_command_exits_cleanly_every_time(env: dict[str, str], worke
             "start", "--user-id", user_id, "--email", "pat@plainpaper.example", env=env
         )
         assert again.returncode == 0, again.stderr
+
+
+async def test_live_controls_from_the_cli(
+    env: dict[str, str], dev_server: WorkflowEnvironment, worker: None
+) -> None:
+    user_id = user()
+    assert (
+        onboarding(
+            "start", "--user-id", user_id, "--email", "sam@shopbright.example", env=env
+        ).returncode
+        == 0
+    )
+    handle = dev_server.client.get_workflow_handle_for(
+        OnboardingJourney.run, f"onboarding-{user_id}"
+    )
+    for _ in range(100):
+        if (await handle.query(OnboardingJourney.state)).emails_sent == 1:
+            break
+        await asyncio.sleep(0.1)
+
+    paused = onboarding("pause", user_id, env=env)
+    assert paused.returncode == 0 and "paused" in paused.stdout
+    assert "stage:    paused" in onboarding("status", user_id, env=env).stdout
+    assert onboarding("resume", user_id, env=env).returncode == 0
+
+    moved = onboarding("reschedule", user_id, "--in", "10m", env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.startswith("next email now due ")
+    past = onboarding("reschedule", user_id, "--at", "2020-01-01T00:00:00Z", env=env)
+    assert past.returncode == 1
+    assert past.stderr.strip() == "error: reschedule rejected: the new time is in the past"
+    both = onboarding("reschedule", user_id, "--in", "1m", "--at", "2030-01-01", env=env)
+    assert both.returncode == 2
+
+    for _ in range(50):
+        listed = onboarding("journeys", "--stage", "waiting_email_2", env=env)
+        if f"onboarding-{user_id}" in listed.stdout:
+            break
+        await asyncio.sleep(0.2)
+    assert f"onboarding-{user_id}" in listed.stdout
+    assert "sam@" not in listed.stdout
+
+    assert onboarding("unsubscribe", user_id, env=env).returncode == 0
+    await handle.result()
+    for control in ("pause", "resume"):
+        finished = onboarding(control, user_id, env=env)
+        assert finished.returncode == 1
+        assert "already ended" in finished.stderr
+    late = onboarding("reschedule", user_id, "--in", "1h", env=env)
+    assert late.returncode == 1 and "already ended" in late.stderr
+    bad_stage = onboarding("journeys", "--stage", "x' OR 1=1", env=env)
+    assert bad_stage.returncode == 2
