@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.settings import VendorSettings
 from sandbox.server import SandboxServer
-from worker.main import run_worker
+from worker.main import register_search_attributes, run_worker
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -46,15 +44,7 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     )
     async with env:
         # The time-skipping server checks search attributes like a real cluster does.
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-                    for key in search_attributes.ALL
-                },
-            )
-        )
+        await register_search_attributes(env.client)
         yield env
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from activities.settings import VendorSettings
 from starter.settings import JourneySettings
+from starter.webhook import WebhookSettings, check_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -39,12 +40,18 @@ SCHEMA_CANDIDATES = (
 )
 
 WORKER = "worker"
+WEBHOOK = "webhook"
+WEBHOOK_PORT = 8000
 WAREHOUSE = "warehouse"
 TEMPORAL = "temporal"
 TEMPORAL_UI = "temporal-ui"
 POSTGRES_PORT = 5432
 
 SETTINGS_CLASSES: tuple[type[Any], ...] = (VendorSettings, JourneySettings)
+# The webhook is a starter: its own settings plus the journey rules it captures.
+WEBHOOK_SETTINGS_CLASSES: tuple[type[Any], ...] = (JourneySettings, WebhookSettings)
+# What compose refuses to start without (`${NAME:?...}`).
+WEBHOOK_SECRETS = ("SIGNUP_WEBHOOK_SECRET", "SEGMENT_SHARED_SECRET")
 # What the worker's compose environment deliberately sets to something other than the
 # product's default: the containers' own addresses.
 COMPOSE_OVERRIDES = {"WAREHOUSE_URL", "TEMPORAL_UI_URL"}
@@ -168,9 +175,9 @@ def setting_env_names(cls: type[Any]) -> set[str]:
     return {(prefix + (field.alias or name)).upper() for name, field in cls.model_fields.items()}
 
 
-def known_worker_env() -> set[str]:
+def known_worker_env(classes: tuple[type[Any], ...] = SETTINGS_CLASSES) -> set[str]:
     names: set[str] = set()
-    for cls in SETTINGS_CLASSES:
+    for cls in classes:
         names |= setting_env_names(cls)
     return names | TEMPORAL_ENV_VARS
 
@@ -184,8 +191,17 @@ def credential_env_names() -> set[str]:
     }
 
 
-def is_known_worker_env(name: str) -> bool:
-    return name in known_worker_env() or name.startswith(TEMPORAL_ENV_PREFIXES)
+def is_known_worker_env(name: str, classes: tuple[type[Any], ...] = SETTINGS_CLASSES) -> bool:
+    return name in known_worker_env(classes) or name.startswith(TEMPORAL_ENV_PREFIXES)
+
+
+def only_from_the_environment(name: str, value: str) -> bool:
+    """Empty or required without a shell value, and the shell's value when there is one."""
+    try:
+        resolved = interpolate(value, {})
+    except ValueError:  # `${NAME:?...}`: compose refuses to start without it
+        resolved = ""
+    return resolved == "" and interpolate(value, {name: "from-shell"}) == "from-shell"
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -225,6 +241,11 @@ def worker_env(services: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def webhook_env(services: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return environment(services[WEBHOOK])
+
+
+@pytest.fixture(scope="module")
 def pyproject() -> dict[str, Any]:
     return tomllib.loads(PYPROJECT.read_text())
 
@@ -246,7 +267,7 @@ def test_compose_file_validates_against_the_compose_spec(compose: dict[str, Any]
 
 
 def test_the_expected_services_are_defined(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) >= {"postgresql", TEMPORAL, TEMPORAL_UI, WAREHOUSE, WORKER}
+    assert set(services) >= {"postgresql", TEMPORAL, TEMPORAL_UI, WAREHOUSE, WORKER, WEBHOOK}
 
 
 def test_every_dependency_is_a_service_and_health_waits_have_healthchecks(
@@ -342,8 +363,9 @@ def test_no_literal_secrets_in_the_compose_file(services: dict[str, dict[str, An
     for name, service in services.items():
         for key, value in environment(service).items():
             if SECRET_NAME.search(key):
-                assert interpolate(value, {}) == "", (
-                    f"{name}.{key} must come only from the environment (${{{key}:-}})"
+                assert only_from_the_environment(key, value), (
+                    f"{name}.{key} must come only from the environment (${{{key}:-}} or "
+                    f"${{{key}:?...}})"
                 )
     for line_number, line in enumerate(COMPOSE_FILE.read_text().splitlines(), start=1):
         match = SECRET_VALUE.search(IMAGE_DIGEST.sub("", line))
@@ -388,7 +410,7 @@ def test_warehouse_url_points_at_the_warehouse_service(
     assert url.database == db.get("POSTGRES_DB", db["POSTGRES_USER"])
 
 
-@pytest.mark.parametrize("client", [WORKER, TEMPORAL_UI])
+@pytest.mark.parametrize("client", [WORKER, WEBHOOK, TEMPORAL_UI])
 def test_temporal_address_points_at_the_temporal_service(
     services: dict[str, dict[str, Any]], client: str
 ) -> None:
@@ -405,6 +427,76 @@ def test_ui_settings(services: dict[str, dict[str, Any]], worker_env: dict[str, 
     assert env["TEMPORAL_CORS_ORIGINS"] == "http://localhost:3000"
     assert "8080" in {host_port(spec)[1] for spec in ui["ports"]}
     assert interpolate(worker_env["TEMPORAL_UI_URL"], {}) == "http://localhost:8080"
+
+
+# --- the webhook: same image, a starter's settings, secrets required ---------------------
+
+
+def test_webhook_runs_the_worker_image_with_the_webhook_command(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    webhook = services[WEBHOOK]
+    assert webhook["build"] == services[WORKER]["build"]
+    command = webhook["command"]
+    command = command.split() if isinstance(command, str) else command
+    assert command == ["onboarding", "webhook", "--host", "0.0.0.0", "--port", str(WEBHOOK_PORT)]
+    assert WEBHOOK_PORT in container_ports(webhook)
+    assert str(WEBHOOK_PORT) in {host_port(spec)[1] for spec in webhook["ports"]}
+    assert depends_on(webhook)[TEMPORAL]["condition"] == "service_healthy"
+    assert WAREHOUSE not in depends_on(webhook), "the webhook only starts journeys"
+    assert "healthcheck" in webhook
+    assert webhook.get("restart") == "unless-stopped"
+
+
+def test_webhook_environment_names_are_settings_the_product_reads(
+    webhook_env: dict[str, str],
+) -> None:
+    unknown = sorted(
+        name for name in webhook_env if not is_known_worker_env(name, WEBHOOK_SETTINGS_CLASSES)
+    )
+    assert not unknown, f"the webhook reads no setting named {unknown}"
+
+
+@pytest.mark.parametrize("name", WEBHOOK_SECRETS)
+def test_webhook_secrets_are_required_from_the_shell(
+    webhook_env: dict[str, str], name: str
+) -> None:
+    value = webhook_env[name]
+    for shell in ({}, {name: ""}):
+        with pytest.raises(ValueError, match=name):
+            interpolate(value, shell)
+    assert interpolate(value, {name: "from-shell"}) == "from-shell"
+
+
+def test_webhook_starts_once_the_shell_provides_the_secrets(
+    webhook_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shell = {
+        "SIGNUP_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "SEGMENT_SHARED_SECRET": "configured-in-segment",
+    }
+    for name in setting_env_names(WebhookSettings):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in webhook_env.items():
+        monkeypatch.setenv(name, interpolate(value, shell))
+    settings = WebhookSettings(_env_file=None)
+    assert check_secrets(settings) == []
+    assert not settings.insecure_dev
+
+
+def test_webhook_captures_the_same_journey_settings_as_the_worker(
+    webhook_env: dict[str, str], worker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journey = setting_env_names(JourneySettings)
+    # The three rules a person tunes; the rest default identically in both.
+    for name in ("ENTERPRISE_EMPLOYEE_THRESHOLD", "INTEGRATED_TECHNOLOGIES", "EMAIL_SCHEDULE"):
+        assert webhook_env.get(name) == worker_env[name], f"{name} differs from the worker's"
+    for name in journey:
+        monkeypatch.delenv(name, raising=False)
+    default = JourneySettings(_env_file=None)
+    for name in journey & set(webhook_env):
+        monkeypatch.setenv(name, interpolate(webhook_env[name], {}))
+    assert JourneySettings(_env_file=None) == default
 
 
 # --- the image ---------------------------------------------------------------------------

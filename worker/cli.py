@@ -61,6 +61,23 @@ def sandbox(
 
 
 @app.command()
+def webhook(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    insecure_dev: Annotated[
+        bool, typer.Option(help="Accept unsigned requests where no secret is set (local use only).")
+    ] = False,
+) -> None:
+    """Serve the signup webhook: Standard Webhooks at /signups, Segment at /segment."""
+    from starter.webhook import WebhookConfigError, serve
+
+    try:
+        serve(host=host, port=port, insecure_dev=insecure_dev)
+    except WebhookConfigError as exc:
+        raise fail(str(exc), 2) from None
+
+
+@app.command()
 def demo(
     exit_when_done: Annotated[
         bool, typer.Option(help="Stop once every sample journey has finished.")

@@ -29,7 +29,7 @@ from sandbox.fixtures import expected_outcome, sample_signups
 from sandbox.server import SandboxServer
 from starter.connection import connect
 from starter.journeys import start_journey
-from worker.main import run_worker
+from worker.main import register_search_attributes, run_worker
 from workflows import search_attributes
 from workflows.journey import OnboardingJourney
 from workflows.models import JourneyConfig, JourneyState, Signup
@@ -105,6 +105,7 @@ async def _follow(client: Client, workflow_id: str, user_id: str) -> tuple[str, 
 
 async def _demo(exit_when_done: bool, stop: asyncio.Event) -> int:
     client = await _connect_when_ready()
+    await register_search_attributes(client)
     console.print(f"Temporal Web UI: [bold]http://localhost:{UI_PORT}[/]")
     with SandboxServer(port=0 if _port_in_use(SANDBOX_PORT) else SANDBOX_PORT) as sandbox:
         console.print(

@@ -10,7 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
-from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
@@ -91,6 +95,23 @@ async def missing_search_attributes(client: Client) -> list[str]:
         return []
     known = set(response.custom_attributes)
     return [key.name for key in search_attributes.ALL if key.name not in known]
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Register the journey's search attributes the namespace lacks (the dev server and tests;
+    on a cluster an operator runs the ``temporal operator search-attribute create`` commands)."""
+    missing = set(await missing_search_attributes(client))
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={
+                    key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+                    for key in search_attributes.ALL
+                    if key.name in missing
+                },
+            )
+        )
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
