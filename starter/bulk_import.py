@@ -16,6 +16,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.cli import describe_validation_error, fail, run
@@ -50,8 +52,12 @@ class Format(StrEnum):
     CSV = "csv"
 
 
-EXTENSIONS = {".ndjson": Format.NDJSON, ".jsonl": Format.NDJSON, ".json": Format.NDJSON}
-EXTENSIONS[".csv"] = Format.CSV
+EXTENSIONS = {
+    ".ndjson": Format.NDJSON,
+    ".jsonl": Format.NDJSON,
+    ".json": Format.NDJSON,
+    ".csv": Format.CSV,
+}
 
 
 @dataclass(frozen=True)
@@ -247,8 +253,21 @@ def _reason(error: ValidationError) -> str:
     return _EMAIL_LIKE.sub("<email address>", reason)
 
 
-def _take(rows: Iterator[Row | Mapping[str, Any]], size: int) -> list[Row | Mapping[str, Any]]:
-    return list(itertools.islice(rows, size))
+def _read(
+    rows: Iterator[Row | Mapping[str, Any]], numbered: Iterator[int], size: int
+) -> list[Signup | InvalidLine]:
+    """The next ``size`` records, each a valid signup or the reason its line is not one."""
+    records: list[Signup | InvalidLine] = []
+    for item in itertools.islice(rows, size):
+        row = item if isinstance(item, Row) else Row(next(numbered), item)
+        if row.fields is None:
+            records.append(InvalidLine(row.line, row.problem or "not a signup"))
+            continue
+        try:
+            records.append(Signup.model_validate(row.fields))
+        except ValidationError as exc:
+            records.append(InvalidLine(row.line, _reason(exc)))
+    return records
 
 
 def _interruption(error: Exception, client: Client, summary: ImportSummary) -> ImportInterrupted:
@@ -318,27 +337,26 @@ async def import_signups(
                 summary.existing += 1
             settled()
 
+    loop = asyncio.get_running_loop()
+    # Reading and validating happen on their own thread, left behind on exit: a read blocked on
+    # stdin never holds up Ctrl-C, and the event loop only waits on Temporal.
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signup-reader")
     workers = [asyncio.create_task(start_journeys()) for _ in range(concurrency)]
     try:
-        source = iter(rows)
-        numbered = itertools.count(1)
-        while not failures and (batch := await asyncio.to_thread(_take, source, _BATCH)):
-            for item in batch:
-                row = item if isinstance(item, Row) else Row(next(numbered), item)
-                if row.fields is None:
-                    summary.invalid.append(InvalidLine(row.line, row.problem or "not a signup"))
+        source, numbered = iter(rows), itertools.count(1)
+        while not failures and (
+            batch := await loop.run_in_executor(reader, _read, source, numbered, _BATCH)
+        ):
+            for record in batch:
+                if isinstance(record, InvalidLine):
+                    summary.invalid.append(record)
                     settled()
-                    continue
-                try:
-                    signup = Signup.model_validate(row.fields)
-                except ValidationError as exc:
-                    summary.invalid.append(InvalidLine(row.line, _reason(exc)))
-                    settled()
-                    continue
-                await queue.put(signup)
+                else:
+                    await queue.put(record)
     except OSError as exc:
         failures.append(exc)
     finally:
+        reader.shutdown(wait=False, cancel_futures=True)
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)
@@ -351,7 +369,8 @@ async def import_signups(
                 f"{summary.started} journeys; run the same import again to resume",
                 summary,
             ) from error
-        if isinstance(error, RPCError | RuntimeError):
+        # A lazy client that cannot connect raises RuntimeError("Failed client connect: ...").
+        if isinstance(error, RPCError) or "Failed client connect" in str(error):
             raise _interruption(error, client, summary) from error
         raise error
     return summary
@@ -407,6 +426,11 @@ def import_command(
 async def _import(
     rows: SignupFile, config: JourneyConfig, concurrency: int, total: int | None
 ) -> ImportSummary:
+    # The SDK core logs each retried call: one error line says it better when Temporal is lost.
+    quiet = LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+    Runtime.set_default(
+        Runtime(telemetry=TelemetryConfig(logging=quiet)), error_if_already_set=False
+    )
     client = await connect()
     console = Console(stderr=True)
     bar = Progress(

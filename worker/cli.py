@@ -12,8 +12,11 @@ import typer
 from pydantic import ValidationError
 
 from activities.settings import VendorSettings
+from starter.bulk_import import import_command
 from starter.cli import app, describe_validation_error, fail, run
 from starter.connection import connect
+
+app.command("import")(import_command)
 
 
 @app.command()
