@@ -90,6 +90,13 @@ class RunningWorker:
     client: Client
     task_queue: str
     settings: VendorSettings
+    stop_event: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        """Shut the worker down, as a redeploy would."""
+        self.stop_event.set()
+        await self.task
 
 
 async def _worker(client: Client, settings: VendorSettings) -> AsyncIterator[RunningWorker]:
@@ -97,7 +104,7 @@ async def _worker(client: Client, settings: VendorSettings) -> AsyncIterator[Run
     stop = asyncio.Event()
     task = asyncio.create_task(run_worker(client, settings, stop, task_queue=task_queue))
     try:
-        yield RunningWorker(client, task_queue, settings)
+        yield RunningWorker(client, task_queue, settings, stop, task)
     finally:
         stop.set()
         await task

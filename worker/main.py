@@ -54,7 +54,12 @@ def http_client(settings: VendorSettings) -> httpx.AsyncClient:
 
 
 async def run_worker(
-    client: Client, settings: VendorSettings, stop: asyncio.Event, *, task_queue: str = TASK_QUEUE
+    client: Client,
+    settings: VendorSettings,
+    stop: asyncio.Event,
+    *,
+    task_queue: str = TASK_QUEUE,
+    journey: type = OnboardingJourney,
 ) -> None:
     """Run the worker until ``stop`` is set, then finish in-flight tasks and shut down."""
     quiet_http_logs()
@@ -64,7 +69,7 @@ async def run_worker(
             worker = Worker(
                 client,
                 task_queue=task_queue,
-                workflows=[OnboardingJourney],
+                workflows=[journey],
                 activities=[
                     ClearbitEnrichment(http, settings).enrich,
                     BuiltWithTechnographics(http, settings).look_up,
@@ -83,16 +88,16 @@ async def run_worker(
     warehouse.close()
 
 
-async def missing_search_attributes(client: Client) -> list[str]:
+async def missing_search_attributes(client: Client) -> list[str] | None:
     """The journey's search attributes the namespace lacks (journeys cannot progress without
-    them); empty when all are there or when the server will not say."""
+    them), or None when the server will not say."""
     try:
         response = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=client.namespace)
         )
     except RPCError as exc:
         log.warning("could not check the namespace's search attributes: %s", exc.message)
-        return []
+        return None
     known = set(response.custom_attributes)
     return [key.name for key in search_attributes.ALL if key.name not in known]
 
@@ -100,15 +105,15 @@ async def missing_search_attributes(client: Client) -> list[str]:
 async def register_search_attributes(client: Client) -> None:
     """Register the journey's search attributes the namespace lacks (the dev server and tests;
     on a cluster an operator runs the ``temporal operator search-attribute create`` commands)."""
-    missing = set(await missing_search_attributes(client))
-    if missing:
+    missing = await missing_search_attributes(client)
+    wanted = [key for key in search_attributes.ALL if missing is None or key.name in missing]
+    if wanted:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
                 namespace=client.namespace,
                 search_attributes={
                     key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-                    for key in search_attributes.ALL
-                    if key.name in missing
+                    for key in wanted
                 },
             )
         )
