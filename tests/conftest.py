@@ -99,8 +99,10 @@ class RunningWorker:
         await self.task
 
 
-async def _worker(client: Client, settings: VendorSettings) -> AsyncIterator[RunningWorker]:
-    task_queue = f"onboarding-test-{uuid.uuid4().hex[:8]}"
+async def _worker(
+    client: Client, settings: VendorSettings, *, task_queue: str | None = None
+) -> AsyncIterator[RunningWorker]:
+    task_queue = task_queue or f"onboarding-test-{uuid.uuid4().hex[:8]}"
     stop = asyncio.Event()
     task = asyncio.create_task(run_worker(client, settings, stop, task_queue=task_queue))
     try:
