@@ -277,3 +277,56 @@ async def test_live_controls_from_the_cli(
     assert late.returncode == 1 and "already ended" in late.stderr
     bad_stage = onboarding("journeys", "--stage", "x' OR 1=1", env=env)
     assert bad_stage.returncode == 2
+
+
+async def test_the_plain_temporal_cli_steers_journeys(
+    env: dict[str, str], dev_server: WorkflowEnvironment, worker: None
+) -> None:
+    import subprocess
+    import sys
+    from datetime import UTC, datetime, timedelta
+
+    temporal = str(Path(sys.executable).parent / "temporal")
+    address = ["--address", env["TEMPORAL_ADDRESS"]]
+    user_id = user()
+    workflow_id = f"onboarding-{user_id}"
+    assert (
+        onboarding(
+            "start", "--user-id", user_id, "--email", "sam@shopbright.example", env=env
+        ).returncode
+        == 0
+    )
+    handle = dev_server.client.get_workflow_handle_for(OnboardingJourney.run, workflow_id)
+    for _ in range(100):
+        if (await handle.query(OnboardingJourney.state)).emails_sent == 1:
+            break
+        await asyncio.sleep(0.1)
+
+    def temporal_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [temporal, *args, *address], capture_output=True, text=True, timeout=30, check=False
+        )
+
+    query = temporal_cli("workflow", "query", "--workflow-id", workflow_id, "--type", "state")
+    assert query.returncode == 0, query.stderr
+    assert '"emails_sent":1' in query.stdout.replace(" ", "")
+    send_at = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    update = temporal_cli(
+        "workflow",
+        "update",
+        "execute",
+        "--workflow-id",
+        workflow_id,
+        "--name",
+        "reschedule",
+        "--input",
+        json.dumps({"send_at": send_at}),
+    )
+    assert update.returncode == 0, update.stderr
+    signal = temporal_cli(
+        "workflow", "signal", "--workflow-id", workflow_id, "--name", "unsubscribe"
+    )
+    assert signal.returncode == 0, signal.stderr
+    state = await handle.result()
+    assert state.outcome == Outcome.UNSUBSCRIBED
+    assert "email 2 rescheduled" in state.path
