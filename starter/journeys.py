@@ -62,6 +62,14 @@ class StartedJourney:
     running: bool
 
 
+def journey_summary(signup: Signup) -> str:
+    """The run's one-line summary in the Web UI: who (by id, never by email) and which company.
+
+    The segment is only known after enrichment, so the run's current details carry it."""
+    company = signup.company_domain or "company to be enriched"
+    return f"Onboarding journey of user {signup.user_id} · {company}"
+
+
 async def start_journey(
     client: Client,
     signup: Signup,
@@ -87,7 +95,7 @@ async def start_journey(
                 else WorkflowIDReusePolicy.REJECT_DUPLICATE
             ),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            static_summary=f"Onboarding journey of user {signup.user_id}",
+            static_summary=journey_summary(signup),
         )
         return StartedJourney(workflow_id, handle.result_run_id or "", created=True, running=True)
     except WorkflowAlreadyStartedError:

@@ -120,7 +120,9 @@ async def test_the_run_page_tells_the_story(
     handle = dev_worker.client.get_workflow_handle_for(OnboardingJourney.run, started.workflow_id)
     await handle.result()
     description = await handle.describe()
-    assert await description.static_summary() == f"Onboarding journey of user {handle.id[11:]}"
+    assert await description.static_summary() == (
+        f"Onboarding journey of user {new_signup.user_id} · company to be enriched"
+    )
     # The Web UI reads current details through the SDK's built-in metadata query.
     metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
     details = metadata.current_details
