@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint format worker sandbox clean
+.PHONY: install demo test lint format worker sandbox chaos golden clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,12 @@ worker: install
 
 sandbox: install
 	$(BIN)/onboarding sandbox
+
+chaos: install  ## 300 journeys while workers are SIGKILLed and the server restarts; fails on any loss or duplicate
+	$(BIN)/python -m chaos.run
+
+golden: install  ## Re-record the golden histories, on purpose (see "Changing the journey safely")
+	$(BIN)/python -m tests.golden.record
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

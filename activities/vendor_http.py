@@ -13,6 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from temporalio import activity
+from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
 
 # Failure types, as they appear on a pending activity in the Web UI.
@@ -124,13 +126,59 @@ def raise_for_outcome(vendor: str, response: httpx.Response, *, credential: str)
     raise rejected(vendor, detail)
 
 
+def call_outcome(status: int) -> str:
+    """The ``outcome`` label of a vendor call, by the HTTP answer: what ``raise_for_outcome``
+    makes of it (``not_found`` kept apart: Clearbit answers it for people it does not know)."""
+    if status < 300:
+        return "ok"
+    if status == 429:
+        return "rate_limited"
+    if status >= 500 or status == 408:
+        return "unavailable"
+    if status in (401, 402, 403):
+        return "needs_operator"
+    return "not_found" if status == 404 else "rejected"
+
+
+def _metric_meter() -> MetricMeter:
+    # The worker's meter inside an activity; outside one (a script, a plain test), none.
+    try:
+        return activity.metric_meter()
+    except RuntimeError:
+        return MetricMeter.noop
+
+
+def record_call(vendor: str, outcome: str, latency: timedelta) -> None:
+    """Count one vendor call by outcome and time it, on the worker's metrics endpoint."""
+    meter = _metric_meter()
+    calls = meter.create_counter("onboarding_vendor_calls", "Vendor HTTP calls by outcome.")
+    calls.add(1, {"vendor": vendor.lower(), "outcome": outcome})
+    latencies = meter.create_histogram_timedelta(
+        "onboarding_vendor_latency", "Vendor HTTP call latency.", unit="ms"
+    )
+    latencies.record(latency, {"vendor": vendor.lower()})
+
+
 async def send(
     client: httpx.AsyncClient, vendor: str, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
-    """Send one request, turning transport failures into retryable activity failures."""
+    """Send one request, turning transport failures into retryable activity failures.
+
+    Each call is counted and timed, and its trace span (when the client is instrumented) names
+    the vendor, through the ``onboarding.vendor`` request extension."""
+    outcome = "cancelled"  # unless an answer or a failure below says otherwise
+    started = time.monotonic()
     try:
-        return await client.request(method, url, **kwargs)
+        response = await client.request(
+            method, url, extensions={"onboarding.vendor": vendor.lower()}, **kwargs
+        )
+        outcome = call_outcome(response.status_code)
+        return response
     except httpx.TimeoutException as exc:
+        outcome = "unavailable"
         raise unavailable(vendor, f"timed out ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
+        outcome = "unavailable"
         raise unavailable(vendor, f"connection failed ({type(exc).__name__})") from None
+    finally:
+        record_call(vendor, outcome, timedelta(seconds=time.monotonic() - started))

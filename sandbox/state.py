@@ -202,6 +202,12 @@ class SlackMessage:
     text: str | None
     blocks: tuple[Any, ...]
     posted_at: str
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def ts_micros(self) -> int:
+        """The ``ts`` as a whole number of microseconds, for ordering and time windows."""
+        return slack_ts_micros(self.ts)
 
 
 @dataclass
@@ -220,6 +226,14 @@ class SendDecision:
     body: dict[str, Any]
     duplicate: bool = False
     accepted: bool = False
+
+
+def slack_ts_micros(ts: str) -> int:
+    """Slack's ``"1700000000.000100"`` as microseconds; raises ValueError when it is not one."""
+    seconds, _, fraction = ts.strip().partition(".")
+    if not seconds.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > 6:
+        raise ValueError(f"'{ts}' is not a Slack timestamp")
+    return int(seconds) * 1_000_000 + int(fraction.ljust(6, "0") or 0)
 
 
 def now_iso() -> str:
@@ -449,21 +463,48 @@ class SandboxState:
         """The channel ID a known channel name or ID resolves to, None for an unknown channel."""
         if channel not in self.slack_channels:
             return None
-        if channel[:1] in {"C", "G", "D"} and channel.isupper():
+        if _is_channel_id(channel):
             return channel
         name = "".join(ch for ch in channel.lstrip("#") if ch.isalnum())
         return f"C0{name.upper()}"
 
-    def post_slack_message(self, channel_id: str, text: str | None, blocks: list[Any]) -> str:
+    def slack_conversations(self) -> list[tuple[str, str]]:
+        """Every channel the bot is in, as (ID, name) ordered by ID, the way
+        ``conversations.list`` pages through them. A channel known only by its ID gets its ID,
+        lower-cased, as its name."""
+        names: dict[str, str] = {}
+        for alias in self.slack_channels:
+            channel_id = self.slack_channel_id(alias)
+            if channel_id is None:
+                continue
+            if not _is_channel_id(alias):
+                names[channel_id] = alias.lstrip("#")
+            else:
+                names.setdefault(channel_id, channel_id.lower())
+        return sorted(names.items())
+
+    def post_slack_message(
+        self,
+        channel_id: str,
+        text: str | None,
+        blocks: list[Any],
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
         """Store an accepted message; returns its ``ts``, unique even within one microsecond."""
         with self._lock:
             micros = max(time.time_ns() // 1000, self._last_slack_ts_micros + 1)
             self._last_slack_ts_micros = micros
             ts = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
             self._slack_messages.append(
-                SlackMessage(channel_id, ts, text, tuple(blocks), now_iso())
+                SlackMessage(channel_id, ts, text, tuple(blocks), now_iso(), metadata)
             )
         return ts
+
+    def slack_history(self, channel_id: str) -> list[SlackMessage]:
+        """A channel's messages, newest first, as ``conversations.history`` pages through them."""
+        with self._lock:
+            messages = [m for m in self._slack_messages if m.channel == channel_id]
+        return sorted(messages, key=lambda m: m.ts_micros, reverse=True)
 
     def accept_email(
         self,
@@ -538,6 +579,10 @@ class SandboxState:
             stored = self._idempotency.get(idempotency_key)
             if stored is not None:
                 stored.in_flight = False
+
+
+def _is_channel_id(channel: str) -> bool:
+    return channel[:1] in {"C", "G", "D"} and channel.isupper()
 
 
 def _optional_tuple(values: Iterable[str] | None) -> tuple[str, ...] | None:

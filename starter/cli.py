@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from starter.connection import TemporalUnreachable, connect
+from starter.encryption import EncryptionConfigError
 from starter.journeys import (
     ControlRejected,
     JourneyFinished,
@@ -25,6 +26,7 @@ from starter.journeys import (
     steer,
 )
 from starter.settings import JourneySettings
+from starter.telemetry import CLI_SERVICE, TelemetryConfigError, configure_tracing, start_span
 from workflows.models import Signup, parse_offset
 
 T = TypeVar("T")
@@ -53,7 +55,7 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def run(coroutine: Awaitable[T]) -> T:
-    """Run one async command, turning an unreachable server into one clear line."""
+    """Run one async command, turning an unreachable server or bad keys into one clear line."""
 
     async def _main() -> T:
         return await coroutine
@@ -62,6 +64,8 @@ def run(coroutine: Awaitable[T]) -> T:
         return asyncio.run(_main())
     except TemporalUnreachable as exc:
         raise fail(str(exc)) from None
+    except EncryptionConfigError as exc:
+        raise fail(str(exc), 2) from None
 
 
 def _read_event(source: str) -> dict[str, Any]:
@@ -110,9 +114,16 @@ def start(
             describe_validation_error(exc).replace("signup", "journey settings"), 2
         ) from None
 
+    try:
+        tracing = configure_tracing(CLI_SERVICE)
+    except TelemetryConfigError as exc:
+        raise fail(str(exc), 2) from None
+
     async def _start() -> None:
         client = await connect()
-        started = await start_journey(client, signup, config, rerun=rerun)
+        # The root of the journey's trace: the start, then the run on the worker.
+        with start_span("onboarding start"):
+            started = await start_journey(client, signup, config, rerun=rerun)
         if started.created:
             note = "started"
         elif started.running:
@@ -122,7 +133,10 @@ def start(
         typer.echo(started.workflow_id)
         typer.echo(f"{note} (run {started.run_id})", err=True)
 
-    run(_start())
+    try:
+        run(_start())
+    finally:
+        tracing.force_flush()  # export the span now: the process ends without atexit hooks
 
 
 @app.command()

@@ -10,8 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
+
+from starter.encryption import data_converter
+from starter.telemetry import client_interceptors
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -28,10 +31,17 @@ def connect_config() -> dict[str, Any]:
     return config
 
 
-async def connect() -> Client:
+async def connect(*, runtime: Runtime | None = None) -> Client:
+    """A client that traces what it starts (and, on a worker, what it runs); ``runtime`` is the
+    process's metrics runtime on a worker that serves ``/metrics``."""
     config = connect_config()
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter)
+        return await Client.connect(
+            **config,
+            data_converter=data_converter(),  # encrypts every payload when keys are set
+            interceptors=client_interceptors(),
+            runtime=runtime,
+        )
     except RuntimeError as exc:
         raise TemporalUnreachable(
             f"cannot reach Temporal at {config['target_host']}: is the server running? "

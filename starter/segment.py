@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from workflows.models import Signup
@@ -51,6 +51,14 @@ class SegmentEvent(BaseModel):
         default=None,
         description="Segment's context; ``context.traits`` may carry the user's traits.",
     )
+
+    @field_validator("user_id", mode="before")
+    @classmethod
+    def _user_id_is_no_boolean(cls, value: object) -> object:
+        # Lax parsing would read `true` as the id 1: every such user would share one journey.
+        if isinstance(value, bool):
+            raise ValueError("must be a string or an integer, not true or false")
+        return value
 
 
 class InvalidSignupEvent(Exception):

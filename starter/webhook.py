@@ -16,6 +16,7 @@ import contextlib
 import copy
 import logging
 import logging.config
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -27,6 +28,7 @@ import uvicorn
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import TracerProvider
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from standardwebhooks.webhooks import Webhook
@@ -44,6 +46,12 @@ from starter.segment import (
     signup_from_track,
 )
 from starter.settings import JourneySettings
+from starter.telemetry import (
+    WEBHOOK_SERVICE,
+    RequestSpans,
+    TelemetryConfigError,
+    configure_tracing,
+)
 from workflows.models import TASK_QUEUE, JourneyConfig, Signup
 
 log = logging.getLogger("onboarding.webhook")
@@ -60,6 +68,8 @@ RETRY_AFTER_SECONDS = 5
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
 _UNREACHABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+# An address inside a message, quoted or not; "the @-sign" of email-validator's messages is not one.
+_ADDRESS = re.compile(r"'?[^\s'\"]+@[^\s'\"]+'?")
 _CREATE_SIGNUP_SECRET = (
     """python -c "import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\""""
 )
@@ -248,16 +258,22 @@ def _verify_standard_webhook(
         raise HTTPException(401, "The webhook-signature does not match this request.") from None
 
 
+def _without_values(msg: str, given: object) -> str:
+    """The message without the value it quotes, nor anything shaped like an email address."""
+    if isinstance(given, str) and given.strip():
+        # Validators see values already trimmed, so a message may quote either form.
+        for value in {given, given.strip()}:
+            msg = msg.replace(f"'{value}'", "the given value")
+            if "@" in value:
+                msg = msg.replace(value, "the given value")
+    return _ADDRESS.sub("the given value", msg)
+
+
 def _field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """FastAPI-style field errors under ``body``, without the submitted values they quote."""
     cleaned = []
     for error in errors:
-        msg = str(error["msg"]).removeprefix("Value error, ")
-        given = error.get("input")
-        if isinstance(given, str) and given:
-            msg = msg.replace(f"'{given}'", "the given value")
-            if "@" in given:
-                msg = msg.replace(given, "the given value")
+        msg = _without_values(str(error["msg"]).removeprefix("Value error, "), error.get("input"))
         loc = list(error["loc"])
         cleaned.append({"loc": ["body", *loc], "msg": msg, "type": error["type"]})
     return cleaned
@@ -314,8 +330,12 @@ def create_app(
     client_factory: Callable[[], Awaitable[Client]] | None = None,
     journey_config: JourneyConfig | None = None,
     task_queue: str = TASK_QUEUE,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
-    """The webhook app; raises WebhookConfigError when a signature could not be verified."""
+    """The webhook app; raises WebhookConfigError when a signature could not be verified.
+
+    Each delivery gets a request span, the root of its journey's trace (``tracer_provider``,
+    default the global one)."""
     problems = check_secrets(settings)
     if problems:
         raise WebhookConfigError(" ".join(problems))
@@ -346,6 +366,7 @@ def create_app(
             "A repeated delivery never starts a second journey; 503 means retry later."
         ),
     )
+    app.add_middleware(RequestSpans, tracer_provider=tracer_provider)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -519,6 +540,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, insecure_dev: bool = False)
         journey_config = JourneySettings().journey_config()
     except ValidationError as exc:
         raise WebhookConfigError(_one_line(exc, "journey settings")) from None
+    try:
+        tracing = configure_tracing(WEBHOOK_SERVICE)
+    except TelemetryConfigError as exc:
+        raise WebhookConfigError(str(exc)) from None
     sock = _bind(host, port)
     # Configured only once nothing can refuse: the insecure-dev warning must reach the console.
     log_config = _log_config()
@@ -542,3 +567,4 @@ def serve(host: str = "127.0.0.1", port: int = 8000, insecure_dev: bool = False)
     # uvicorn re-raises the Ctrl+C it already handled; the shutdown was clean.
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
+    tracing.force_flush()  # export the last spans: the process ends without atexit hooks

@@ -4,6 +4,7 @@ and the vendor sandbox over real HTTP."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 import uuid
@@ -19,10 +20,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.settings import VendorSettings
 from sandbox.server import SandboxServer
+from starter.encryption import KEYS_ENV
+from tests.security.support import TEST_ENCRYPTION_KEYS, reading_converter
 from worker.main import register_search_attributes, run_worker
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
+# Every `onboarding` process the tests start encrypts with the session's test key.
+os.environ[KEYS_ENV] = TEST_ENCRYPTION_KEYS
 
 
 def binary(name: str) -> str:
@@ -50,8 +55,9 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest_asyncio.fixture(scope="session")
 async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    # Its client also reads what encrypting `onboarding` processes wrote (with the test key).
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=reading_converter(),
         dev_server_existing_path=binary("temporal"),
         dev_server_log_level="error",
         search_attributes=search_attributes.ALL,

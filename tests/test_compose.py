@@ -26,6 +26,7 @@ from jsonschema import Draft7Validator
 from sqlalchemy.engine import make_url
 
 from activities.settings import VendorSettings
+from starter.encryption import EncryptionSettings, generate_key
 from starter.settings import JourneySettings
 from starter.webhook import WebhookSettings, check_secrets
 
@@ -47,9 +48,13 @@ TEMPORAL = "temporal"
 TEMPORAL_UI = "temporal-ui"
 POSTGRES_PORT = 5432
 
-SETTINGS_CLASSES: tuple[type[Any], ...] = (VendorSettings, JourneySettings)
+SETTINGS_CLASSES: tuple[type[Any], ...] = (VendorSettings, JourneySettings, EncryptionSettings)
 # The webhook is a starter: its own settings plus the journey rules it captures.
-WEBHOOK_SETTINGS_CLASSES: tuple[type[Any], ...] = (JourneySettings, WebhookSettings)
+WEBHOOK_SETTINGS_CLASSES: tuple[type[Any], ...] = (
+    JourneySettings,
+    WebhookSettings,
+    EncryptionSettings,
+)
 # What compose refuses to start without (`${NAME:?...}`).
 WEBHOOK_SECRETS = ("SIGNUP_WEBHOOK_SECRET", "SEGMENT_SHARED_SECRET")
 # What the worker's compose environment deliberately sets to something other than the
@@ -382,13 +387,18 @@ def test_worker_without_user_settings_gets_the_product_defaults(
             monkeypatch.delenv(name, raising=False)
     defaults = [cls(_env_file=None) for cls in SETTINGS_CLASSES]
 
-    resolved = {name: interpolate(value, {}) for name, value in worker_env.items()}
+    # Required settings (``${X:?...}``) have no default: the user must give them.
+    required = {name for name, value in worker_env.items() if ":?" in value}
+    shell = {name: generate_key("k1") for name in required}
+    resolved = {name: interpolate(value, shell) for name, value in worker_env.items()}
     for name, value in resolved.items():
         monkeypatch.setenv(name, value)
     configured = [cls(_env_file=None) for cls in SETTINGS_CLASSES]
 
     for default, actual in zip(defaults, configured, strict=True):
         for field in type(default).model_fields:
+            if field.upper() in required:
+                continue
             if field.upper() in COMPOSE_OVERRIDES:
                 assert str(getattr(actual, field)) == resolved[field.upper()]
             else:
@@ -474,6 +484,7 @@ def test_webhook_starts_once_the_shell_provides_the_secrets(
     shell = {
         "SIGNUP_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "SEGMENT_SHARED_SECRET": "configured-in-segment",
+        "ONBOARDING_ENCRYPTION_KEYS": generate_key("k1"),
     }
     for name in setting_env_names(WebhookSettings):
         monkeypatch.delenv(name, raising=False)

@@ -19,6 +19,54 @@ from starter.connection import connect
 app.command("import")(import_command)
 
 
+def require_encryption_keys(why: str) -> None:
+    """Exit with one line unless ONBOARDING_ENCRYPTION_KEYS holds usable keys."""
+    from starter.encryption import KEYGEN_HINT, KEYS_ENV, EncryptionConfigError, EncryptionSettings
+
+    try:
+        keys = EncryptionSettings().keys()
+    except EncryptionConfigError as exc:
+        raise fail(str(exc), 2) from None
+    if not keys:
+        raise fail(f"{KEYS_ENV} is not set, and {why}: {KEYGEN_HINT}", 2)
+
+
+@app.command()
+def keygen(
+    key_id: Annotated[str, typer.Argument(help="Name of the new key, e.g. k2.")] = "k1",
+) -> None:
+    """Print a new encryption key entry (key-id:base64) for ONBOARDING_ENCRYPTION_KEYS."""
+    from starter.encryption import KEYS_ENV, EncryptionConfigError, generate_key
+
+    try:
+        entry = generate_key(key_id)
+    except EncryptionConfigError as exc:
+        raise fail(str(exc), 2) from None
+    typer.echo(entry)
+    typer.echo(
+        f"Put it first in {KEYS_ENV} (it encrypts); keep the old keys after it until no "
+        "journey encrypted with them runs.",
+        err=True,
+    )
+
+
+@app.command("codec-server")
+def codec_server(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
+    insecure_dev: Annotated[
+        bool, typer.Option(help="Run WITHOUT authentication when none is configured (loopback).")
+    ] = False,
+) -> None:
+    """Serve Temporal's remote codec (/encode, /decode) for the Web UI and the temporal CLI."""
+    from starter.codec_server import CodecServerConfigError, serve
+
+    try:
+        serve(host=host, port=port, insecure_dev=insecure_dev)
+    except CodecServerConfigError as exc:
+        raise fail(str(exc), 2) from None
+
+
 @app.command()
 def worker() -> None:
     """Run a worker: it hosts the journey and its vendor calls until SIGINT or SIGTERM."""
@@ -32,9 +80,31 @@ def worker() -> None:
         settings = VendorSettings()
     except ValidationError as exc:
         raise fail(describe_validation_error(exc).replace("signup", "worker settings"), 2) from None
+    require_encryption_keys("the worker will not write personal data to Temporal unencrypted")
+    from starter.telemetry import (
+        WORKER_SERVICE,
+        MetricsSettings,
+        TelemetryConfigError,
+        configure_tracing,
+        metrics_runtime,
+    )
+
+    try:
+        metrics = MetricsSettings()
+        tracing = configure_tracing(WORKER_SERVICE)
+        runtime = (
+            metrics_runtime(metrics.metrics_port, metrics.metrics_host)
+            if metrics.metrics_port
+            else None
+        )
+    except ValidationError as exc:
+        problem = describe_validation_error(exc).replace("signup", "metrics settings")
+        raise fail(problem, 2) from None
+    except TelemetryConfigError as exc:
+        raise fail(str(exc), 2) from None
 
     async def _serve() -> None:
-        client = await connect()
+        client = await connect(runtime=runtime)
         missing = await missing_search_attributes(client)
         if missing:
             commands = "; ".join(create_commands(client.namespace))
@@ -46,7 +116,10 @@ def worker() -> None:
         stop_on_signals(stop)
         await run_worker(client, settings, stop)
 
-    run(_serve())
+    try:
+        run(_serve())
+    finally:
+        tracing.force_flush()  # the last spans: the process ends without atexit hooks
 
 
 @app.command()
@@ -85,11 +158,14 @@ def demo(
     exit_when_done: Annotated[
         bool, typer.Option(help="Stop once every sample journey has finished.")
     ] = False,
+    trace_console: Annotated[
+        bool, typer.Option(help="Print every journey's trace spans to the console.")
+    ] = False,
 ) -> None:
     """Run everything locally on embedded defaults: dev server, sandbox, worker, sample signups."""
     from worker.demo import run_demo
 
-    sys.exit(run_demo(exit_when_done=exit_when_done))
+    sys.exit(run_demo(exit_when_done=exit_when_done, trace_console=trace_console))
 
 
 def main() -> None:

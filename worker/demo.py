@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,22 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.runtime import Runtime
 
 from activities.settings import VendorSettings
 from sandbox.fixtures import expected_outcome, sample_signups
 from sandbox.server import SandboxServer
+from starter.codec_server import Authenticator, CodecServerThread, create_app
 from starter.connection import connect
+from starter.encryption import KEYS_ENV, EncryptionCodec, generate_key, parse_keys
 from starter.journeys import start_journey
+from starter.telemetry import (
+    DEMO_SERVICE,
+    MetricsSettings,
+    configure_tracing,
+    metrics_runtime,
+    start_span,
+)
 from worker.main import register_search_attributes, run_worker
 from workflows import search_attributes
 from workflows.journey import OnboardingJourney
@@ -38,6 +49,10 @@ STATE_DIR = Path(".demo")
 TEMPORAL_PORT = 7233
 UI_PORT = 8233
 SANDBOX_PORT = 8787
+METRICS_PORT = 9464
+CODEC_PORT = 8081
+CODEC_URL = f"http://127.0.0.1:{CODEC_PORT}"
+DEMO_KEYS = STATE_DIR / "encryption-keys"
 DEMO_SCHEDULE = [timedelta(0), timedelta(seconds=10), timedelta(seconds=25)]
 
 console = Console(highlight=False)
@@ -56,6 +71,42 @@ def _temporal_cli() -> str:
     return found
 
 
+def _use_demo_key() -> str:
+    """The demo's own encryption key, created once into ``.demo/encryption-keys``, for every
+    client of this process; journeys persisted in ``.demo/temporal.db`` stay readable."""
+    if not DEMO_KEYS.exists():
+        STATE_DIR.mkdir(exist_ok=True)
+        DEMO_KEYS.touch(mode=0o600)
+        DEMO_KEYS.write_text(generate_key("demo-1") + "\n", encoding="utf-8")
+    keys = DEMO_KEYS.read_text(encoding="utf-8").strip()
+    parse_keys(keys)  # a damaged file is one clear line now, not a failed journey later
+    os.environ[KEYS_ENV] = keys
+    return keys
+
+
+@contextlib.contextmanager
+def _codec_server(keys: str) -> Iterator[None]:
+    """The codec server the Web UI decrypts payloads through, on loopback and without
+    authentication: the dev server's UI has no login to forward a token from."""
+    if _port_in_use(CODEC_PORT):
+        console.print(
+            f"[yellow]Port {CODEC_PORT} is taken: the Web UI shows the journeys' payloads encrypted."
+        )
+        yield
+        return
+    app = create_app(
+        EncryptionCodec(parse_keys(keys)),
+        Authenticator.unauthenticated(),
+        [f"http://localhost:{UI_PORT}", f"http://127.0.0.1:{UI_PORT}"],
+    )
+    with CodecServerThread(app, host="127.0.0.1", port=CODEC_PORT) as server:
+        console.print(
+            f"Codec server:    [bold]{server.url}[/] [yellow]WITHOUT authentication[/] (demo only, "
+            f"loopback); payloads are encrypted with the key in {DEMO_KEYS}"
+        )
+        yield
+
+
 def _start_dev_server() -> subprocess.Popen[bytes] | None:
     """The Temporal dev server on :7233 with its Web UI on :8233, or None if one already runs."""
     if _port_in_use(TEMPORAL_PORT):
@@ -67,6 +118,7 @@ def _start_dev_server() -> subprocess.Popen[bytes] | None:
         _temporal_cli(), "server", "start-dev",
         "--db-filename", str(STATE_DIR / "temporal.db"),
         "--port", str(TEMPORAL_PORT), "--ui-port", str(UI_PORT),
+        "--ui-codec-endpoint", CODEC_URL,
         "--log-level", "warn",
         *search_attributes.cli_flags(),
     ]  # fmt: skip
@@ -74,11 +126,11 @@ def _start_dev_server() -> subprocess.Popen[bytes] | None:
     return subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
 
 
-async def _connect_when_ready(deadline_seconds: float = 30) -> Client:
+async def _connect_when_ready(runtime: Runtime | None, deadline_seconds: float = 30) -> Client:
     deadline = time.monotonic() + deadline_seconds
     while True:
         try:
-            return await connect()
+            return await connect(runtime=runtime)
         except Exception:
             if time.monotonic() > deadline:
                 raise
@@ -103,8 +155,8 @@ async def _follow(client: Client, workflow_id: str, user_id: str) -> tuple[str, 
     return user_id, str(state.outcome)
 
 
-async def _demo(exit_when_done: bool, stop: asyncio.Event) -> int:
-    client = await _connect_when_ready()
+async def _demo(exit_when_done: bool, stop: asyncio.Event, runtime: Runtime | None) -> int:
+    client = await _connect_when_ready(runtime)
     await register_search_attributes(client)
     console.print(f"Temporal Web UI: [bold]http://localhost:{UI_PORT}[/]")
     with SandboxServer(port=0 if _port_in_use(SANDBOX_PORT) else SANDBOX_PORT) as sandbox:
@@ -125,7 +177,8 @@ async def _demo(exit_when_done: bool, stop: asyncio.Event) -> int:
         console.print(f"Starting {len(sample_signups())} sample journeys (emails at 0s, 10s, 25s)…")
         for fields in sample_signups():
             signup = Signup.model_validate({**fields, "user_id": f"{fields['user_id']}-{run_tag}"})
-            started = await start_journey(client, signup, config)
+            with start_span("demo signup"):  # the root of this journey's trace
+                started = await start_journey(client, signup, config)
             console.print(
                 f"  started {started.workflow_id:<36} expecting {expected_outcome(signup.email)}"
             )
@@ -171,7 +224,20 @@ async def _demo(exit_when_done: bool, stop: asyncio.Event) -> int:
     return int(code)
 
 
-def run_demo(*, exit_when_done: bool = False) -> int:
+def _metrics_runtime() -> Runtime | None:
+    """The runtime serving the worker's Prometheus metrics, on METRICS_PORT (default 9464)."""
+    port = MetricsSettings().metrics_port or METRICS_PORT
+    if _port_in_use(port):
+        console.print(f"[yellow]Port {port} is taken: the demo serves no metrics.")
+        return None
+    runtime = metrics_runtime(port, "127.0.0.1")
+    console.print(f"Metrics:         [bold]http://127.0.0.1:{port}/metrics[/]")
+    return runtime
+
+
+def run_demo(*, exit_when_done: bool = False, trace_console: bool = False) -> int:
+    keys = _use_demo_key()
+    tracing = configure_tracing(DEMO_SERVICE, console=trace_console)
     server = _start_dev_server()
 
     async def _main() -> int:
@@ -179,11 +245,13 @@ def run_demo(*, exit_when_done: bool = False) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await _demo(exit_when_done, stop)
+        return await _demo(exit_when_done, stop, _metrics_runtime())
 
     try:
-        return asyncio.run(_main())
+        with _codec_server(keys):
+            return asyncio.run(_main())
     finally:
+        tracing.force_flush()
         if server is not None:
             console.print("Stopping the Temporal dev server…")
             with contextlib.suppress(ProcessLookupError):

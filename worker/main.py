@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
+from opentelemetry.trace import TracerProvider
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -26,6 +27,7 @@ from activities.sales_alert import SlackSalesAlert
 from activities.settings import VendorSettings
 from activities.technographics import BuiltWithTechnographics
 from activities.warehouse import Warehouse
+from starter.telemetry import instrument_http_client
 from workflows import search_attributes
 from workflows.journey import OnboardingJourney
 from workflows.models import TASK_QUEUE
@@ -60,11 +62,15 @@ async def run_worker(
     *,
     task_queue: str = TASK_QUEUE,
     journey: type = OnboardingJourney,
+    tracer_provider: TracerProvider | None = None,
 ) -> None:
-    """Run the worker until ``stop`` is set, then finish in-flight tasks and shut down."""
+    """Run the worker until ``stop`` is set, then finish in-flight tasks and shut down.
+
+    Vendor calls are traced with ``tracer_provider`` (default: the global one); workflows and
+    activities with the client's tracing interceptor."""
     quiet_http_logs()
     warehouse = Warehouse(settings.warehouse_url)
-    async with http_client(settings) as http:
+    async with instrument_http_client(http_client(settings), tracer_provider) as http:
         with ThreadPoolExecutor(max_workers=16, thread_name_prefix="warehouse") as executor:
             worker = Worker(
                 client,

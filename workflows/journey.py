@@ -107,6 +107,7 @@ class OnboardingJourney:
     @workflow.run
     async def run(self, journey: JourneyInput) -> JourneyState:
         signup, config = journey.signup, journey.config
+        self._count("onboarding_journeys_started", "Journeys started.")
 
         enrichment = await self._enrich(signup, config)
         if self._stop and enrichment.status is EnrichmentStatus.QUEUED:
@@ -282,6 +283,7 @@ class OnboardingJourney:
             POST_SALES_ALERT, alert, SalesAlertPosted, config, summary="Slack sales alert"
         )
         self._state.sales_alerted = True
+        self._count("onboarding_sales_alerts", "Sales alerts posted.")
         self._step("sales alerted in Slack")
 
     async def _look_up_stack(self, domain: str, config: JourneyConfig) -> Technographics:
@@ -327,6 +329,7 @@ class OnboardingJourney:
             self._state.emails_sent = number
             self._upsert(sa.EMAILS_SENT.value_set(number))
             self._step(f"email {number} of {total} sent")
+            self._count("onboarding_emails_sent", "Onboarding emails sent.")
         self._state.next_email_number = None
         self._state.next_email_due_at = None
 
@@ -457,7 +460,14 @@ class OnboardingJourney:
         self._set_stage(Stage.DONE)
         self._upsert(sa.JOURNEY_OUTCOME.value_set(outcome))
         self._step(f"ended {outcome}")
+        self._count("onboarding_journeys_finished", "Journeys finished.", outcome=str(outcome))
         return self._state
+
+    @staticmethod
+    def _count(metric: str, description: str, **labels: str) -> None:
+        """Add one to a journey metric on the worker's endpoint; the SDK's workflow meter
+        records nothing while a run is replayed, so a replay never counts twice."""
+        workflow.metric_meter().create_counter(metric, description).add(1, labels or None)
 
     @staticmethod
     def _employees_text(company: Company) -> str:

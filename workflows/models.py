@@ -29,6 +29,8 @@ _USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9\-]{1,62}$"
 )
+# The canonical form, for the OpenAPI document: what _domain_is_a_domain stores.
+_DOMAIN_DOC = re.compile(r"^(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9\-]{1,62}$")
 _OFFSET = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -90,12 +92,21 @@ class Signup(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    user_id: str = Field(description="The product's own user id; the journey's identity.")
+    user_id: str = Field(
+        description="The product's own user id; the journey's identity.",
+        # Documented only: the validator below says what is wrong in words a sender can act on.
+        json_schema_extra={"pattern": _USER_ID.pattern, "maxLength": 128},
+    )
     email: EmailStr
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     company_domain: str | None = Field(
-        default=None, description="Used when enrichment finds no company domain."
+        default=None,
+        description=(
+            "Used when enrichment finds no company domain. A URL, a leading 'www.' and an "
+            "internationalised name are accepted too, and stored as the bare ASCII domain."
+        ),
+        json_schema_extra={"pattern": _DOMAIN_DOC.pattern, "maxLength": 253},
     )
     signed_up_at: datetime | None = None
     source: str | None = Field(default=None, max_length=200)
@@ -105,7 +116,7 @@ class Signup(BaseModel):
     def _user_id_is_an_id(cls, value: str) -> str:
         if "@" in value:
             raise ValueError("must be the product's user id, not an email address")
-        if not _USER_ID.match(value):
+        if not _USER_ID.fullmatch(value):
             raise ValueError(
                 "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', "
                 "starting with a letter or digit"
@@ -118,12 +129,16 @@ class Signup(BaseModel):
         if value is None or value == "":
             return None
         domain = value.lower().removeprefix("https://").removeprefix("http://").split("/")[0]
-        domain = domain.removeprefix("www.")
         try:
             domain = domain.encode("idna").decode("ascii")
         except UnicodeError as exc:
             raise ValueError(f"'{value}' is not a domain name") from exc
-        if not _DOMAIN.match(domain):
+        # Every leading "www." (after IDNA, which maps fullwidth letters to ASCII), so that a
+        # stored domain validates to itself when the workflow reads its input.
+        while domain.startswith("www."):
+            domain = domain.removeprefix("www.")
+        # fullmatch: `$` would also match before a trailing newline ("acme.io\n/").
+        if not _DOMAIN.fullmatch(domain):
             raise ValueError(f"'{value}' is not a domain name")
         return domain
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.server import SandboxServer
+from starter.codec_server import Authenticator, CodecServerThread, create_app
+from starter.encryption import EncryptionCodec, parse_keys
 from tests.helpers import command_env, onboarding, start_worker
 from workflows.journey import OnboardingJourney
 from workflows.models import Outcome
@@ -282,10 +286,6 @@ async def test_live_controls_from_the_cli(
 async def test_the_plain_temporal_cli_steers_journeys(
     env: dict[str, str], dev_server: WorkflowEnvironment, worker: None
 ) -> None:
-    import subprocess
-    import sys
-    from datetime import UTC, datetime, timedelta
-
     temporal = str(Path(sys.executable).parent / "temporal")
     address = ["--address", env["TEMPORAL_ADDRESS"]]
     user_id = user()
@@ -302,16 +302,42 @@ async def test_the_plain_temporal_cli_steers_journeys(
             break
         await asyncio.sleep(0.1)
 
+    keys = parse_keys(env["ONBOARDING_ENCRYPTION_KEYS"])
+    codec = CodecServerThread(
+        create_app(EncryptionCodec(keys), Authenticator.unauthenticated(), [])
+    )
+
     def temporal_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        # Payloads are encrypted: the plain CLI reads and writes them through the codec server.
+        codec_flags = ["--codec-endpoint", codec.url, "--codec-auth", "Bearer local"]
         return subprocess.run(
-            [temporal, *args, *address], capture_output=True, text=True, timeout=30, check=False
+            [temporal, *args, *address, *codec_flags],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
 
-    query = temporal_cli("workflow", "query", "--workflow-id", workflow_id, "--type", "state")
+    with codec:
+        await steer_with_the_temporal_cli(temporal_cli, workflow_id)
+    state = await handle.result()
+    assert state.outcome == Outcome.UNSUBSCRIBED
+    assert "email 2 rescheduled" in state.path
+
+
+async def steer_with_the_temporal_cli(
+    temporal_cli: Callable[..., subprocess.CompletedProcess[str]], workflow_id: str
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    query = await asyncio.to_thread(
+        temporal_cli, "workflow", "query", "--workflow-id", workflow_id, "--type", "state"
+    )
     assert query.returncode == 0, query.stderr
     assert '"emails_sent":1' in query.stdout.replace(" ", "")
     send_at = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
-    update = temporal_cli(
+    update = await asyncio.to_thread(
+        temporal_cli,
         "workflow",
         "update",
         "execute",
@@ -323,10 +349,7 @@ async def test_the_plain_temporal_cli_steers_journeys(
         json.dumps({"send_at": send_at}),
     )
     assert update.returncode == 0, update.stderr
-    signal = temporal_cli(
-        "workflow", "signal", "--workflow-id", workflow_id, "--name", "unsubscribe"
+    signal = await asyncio.to_thread(
+        temporal_cli, "workflow", "signal", "--workflow-id", workflow_id, "--name", "unsubscribe"
     )
     assert signal.returncode == 0, signal.stderr
-    state = await handle.result()
-    assert state.outcome == Outcome.UNSUBSCRIBED
-    assert "email 2 rescheduled" in state.path

@@ -1,0 +1,223 @@
+"""What a chaos run checks once the journeys have closed, counted where the effects landed.
+
+Outcomes come from Temporal (each journey's result); emails and sales alerts from the vendor
+sandbox (what Resend accepted, what Slack stored); warehouse rows from the warehouse's own file.
+Nothing is taken from the workers' word for it.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+
+from activities.contracts import POST_SALES_ALERT
+from activities.sales_alert import ALERT_EVENT_TYPE
+from sandbox.state import VENDORS, AcceptedEmail, RecordedCall, SlackMessage
+from workflows.models import journey_id
+
+# The warehouse steps each outcome implies, saved once per journey.
+WAREHOUSE_STEPS: dict[str, frozenset[str]] = {
+    "sales_alerted": frozenset({"clearbit_enrichment"}),
+    "emails_completed": frozenset({"clearbit_enrichment", "builtwith_technographics"}),
+    "no_integration": frozenset({"clearbit_enrichment", "builtwith_technographics"}),
+    "no_company": frozenset({"clearbit_enrichment"}),
+    "not_enriched": frozenset(),
+    "invalid_email": frozenset(),
+}
+_USER_IN_ALERT = re.compile(r"User `([^`]+)`")
+
+
+@dataclass
+class Journey:
+    """One signup of the run, what its fixture implies, and how it ended."""
+
+    user_id: str
+    signup: dict[str, Any]
+    expected: str
+    accepted: bool = False
+    status: str = "not started"
+    outcome: str | None = None
+    failure: str | None = None
+    retries: Counter[str] = field(default_factory=Counter)
+    alert_attempts: int = 0
+    alert_last_attempt_at: datetime | None = None
+
+    @property
+    def workflow_id(self) -> str:
+        return journey_id(self.user_id)
+
+    @property
+    def email(self) -> str:
+        return str(self.signup["email"])
+
+
+def read_history(journey: Journey, history: WorkflowHistory) -> None:
+    """Retries per activity (attempts beyond the first), and when the sales alert's last attempt
+    started: Temporal records one started event per activity, carrying its final attempt."""
+    scheduled: dict[int, str] = {}
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attributes = event.activity_task_scheduled_event_attributes
+            scheduled[event.event_id] = attributes.activity_type.name
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = event.activity_task_started_event_attributes
+            activity = scheduled.get(started.scheduled_event_id, "unknown")
+            journey.retries[activity] += max(started.attempt - 1, 0)
+            if activity == POST_SALES_ALERT:
+                journey.alert_attempts = started.attempt
+                journey.alert_last_attempt_at = event.event_time.ToDatetime(tzinfo=UTC)
+
+
+def alert_journey(message: SlackMessage) -> str | None:
+    """The journey a Slack message alerts about: from its metadata, else from its text."""
+    metadata = message.metadata or {}
+    payload = metadata.get("event_payload")
+    if metadata.get("event_type") == ALERT_EVENT_TYPE and isinstance(payload, Mapping):
+        found = payload.get("journey_id")
+        if isinstance(found, str):
+            return found
+    match = _USER_IN_ALERT.search(str(message.blocks))
+    return journey_id(match.group(1)) if match else None
+
+
+def _posted_at(message: SlackMessage) -> datetime:
+    return datetime.fromisoformat(message.posted_at.replace("Z", "+00:00"))
+
+
+@dataclass
+class Tally:
+    """Effects counted at the vendors, against what the journeys should have produced."""
+
+    lost: Counter[str] = field(default_factory=Counter)
+    duplicated: Counter[str] = field(default_factory=Counter)
+    unexpected: Counter[str] = field(default_factory=Counter)
+    doubled_alerts: int = 0
+    alerts_caught_by_lookup: int = 0
+    emails_caught_by_key: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        if len(self.examples) < 12:
+            self.examples.append(text)
+
+
+def count_emails(
+    journeys: Iterable[Journey],
+    accepted: list[AcceptedEmail],
+    resend_calls: list[RecordedCall],
+    emails_per_journey: int,
+    tally: Tally,
+) -> None:
+    """Each email of each journey accepted exactly once, by idempotency key and by recipient."""
+    by_key = Counter(email.idempotency_key for email in accepted)
+    by_recipient: dict[str, Counter[str]] = {}
+    for email in accepted:
+        for address in email.to:
+            by_recipient.setdefault(address.lower(), Counter())[email.subject] += 1
+    wanted: set[str] = set()
+    for journey in journeys:
+        expected = emails_per_journey if journey.expected == "emails_completed" else 0
+        keys = [f"{journey.workflow_id}/email-{n}" for n in range(1, expected + 1)]
+        wanted.update(keys)
+        lost = [key for key in keys if by_key[key] == 0]
+        doubled_by_key = sum(max(by_key[key] - 1, 0) for key in keys)
+        subjects = by_recipient.get(journey.email.lower(), Counter())
+        doubled_by_recipient = sum(max(n - 1, 0) for n in subjects.values())
+        doubled = max(doubled_by_key, doubled_by_recipient)
+        tally.lost["emails"] += len(lost)
+        tally.duplicated["emails"] += doubled
+        if lost:
+            tally.note(f"{journey.workflow_id}: emails never accepted: {', '.join(lost)}")
+        if doubled:
+            tally.note(f"{journey.workflow_id}: {doubled} email(s) accepted twice")
+        if expected == 0 and subjects:
+            tally.unexpected["emails"] += sum(subjects.values())
+            tally.note(f"{journey.workflow_id}: emails sent to a journey that should send none")
+        tally.emails_caught_by_key += sum(
+            1 for call in resend_calls if call.duplicate and call.idempotency_key in keys
+        )
+
+
+def count_alerts(journeys: Iterable[Journey], messages: list[SlackMessage], tally: Tally) -> None:
+    """At most one alert per journey, exactly one for an enterprise; and how many retries found
+    their alert already posted instead of posting it again."""
+    per_journey: dict[str, list[SlackMessage]] = {}
+    for message in messages:
+        owner = alert_journey(message)
+        if owner is not None:
+            per_journey.setdefault(owner, []).append(message)
+    for journey in journeys:
+        alerts = per_journey.get(journey.workflow_id, [])
+        expected = 1 if journey.expected == "sales_alerted" else 0
+        if expected and not alerts:
+            tally.lost["alerts"] += 1
+            tally.note(f"{journey.workflow_id}: no sales alert")
+        if len(alerts) > 1:
+            tally.duplicated["alerts"] += len(alerts) - 1
+            tally.doubled_alerts += 1
+            tally.note(f"{journey.workflow_id}: {len(alerts)} sales alerts")
+        if not expected and alerts:
+            tally.unexpected["alerts"] += len(alerts)
+            tally.note(f"{journey.workflow_id}: a sales alert for a journey that needs none")
+        last_attempt = journey.alert_last_attempt_at
+        # A last attempt that began after the alert was stored found it rather than post again.
+        if (
+            alerts
+            and journey.alert_attempts > 1
+            and last_attempt is not None
+            and _posted_at(alerts[0]) < last_attempt
+        ):
+            tally.alerts_caught_by_lookup += 1
+
+
+def count_warehouse_rows(journeys: Iterable[Journey], database: Path, tally: Tally) -> None:
+    """One row per journey and step, read straight from the warehouse's SQLite file."""
+    rows: Counter[tuple[str, str]] = Counter()
+    if database.exists():
+        with sqlite3.connect(database) as connection:
+            try:
+                cursor = connection.execute(
+                    "SELECT journey_id, step, COUNT(*) FROM journey_payloads "
+                    "GROUP BY journey_id, step"
+                )
+            except sqlite3.OperationalError:
+                cursor = None
+            if cursor is not None:
+                for journey, step, count in cursor:
+                    rows[(str(journey), str(step))] = int(count)
+    for journey in journeys:
+        expected = WAREHOUSE_STEPS.get(journey.expected, frozenset())
+        saved = {step: n for (owner, step), n in rows.items() if owner == journey.workflow_id}
+        for step in expected - saved.keys():
+            tally.lost["warehouse_rows"] += 1
+            tally.note(f"{journey.workflow_id}: no warehouse row for {step}")
+        for step, count in saved.items():
+            if count > 1:
+                tally.duplicated["warehouse_rows"] += count - 1
+                tally.note(f"{journey.workflow_id}: {count} warehouse rows for {step}")
+            if step not in expected:
+                tally.unexpected["warehouse_rows"] += count
+                tally.note(f"{journey.workflow_id}: unexpected warehouse row {step}")
+
+
+def vendor_traffic(calls: list[RecordedCall]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Calls per vendor, and the injected failures among them (5xx, 429, too slow to wait for)."""
+    per_vendor = Counter(call.vendor for call in calls)
+    faults: dict[str, dict[str, int]] = {}
+    for vendor in VENDORS:
+        kinds = Counter(
+            call.fault
+            for call in calls
+            if call.vendor == vendor and call.fault in {"error", "rate_limit", "slow"}
+        )
+        faults[vendor] = {kind: kinds[kind] for kind in ("error", "rate_limit", "slow")}
+    return {vendor: per_vendor[vendor] for vendor in VENDORS}, faults
