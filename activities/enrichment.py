@@ -63,14 +63,7 @@ class ClearbitEnrichment:
         if response.status_code == 422:
             return Enrichment(status=EnrichmentStatus.INVALID_EMAIL)
         vendor_http.raise_for_outcome(VENDOR, response, credential="CLEARBIT_API_KEY")
-        try:
-            payload = response.json()
-        except ValueError:
-            raise vendor_http.unavailable(
-                VENDOR, "answered 200 with a body that is not JSON"
-            ) from None
-        if not isinstance(payload, dict):
-            raise vendor_http.unavailable(VENDOR, "answered 200 with an unexpected body")
+        payload = vendor_http.json_object(VENDOR, response)
         return Enrichment(
             status=EnrichmentStatus.FOUND, company=company_from_payload(payload), payload=payload
         )

@@ -294,12 +294,7 @@ class SlackSalesAlert:
             headers=headers,
         )
         vendor_http.raise_for_outcome(VENDOR, response, credential="SLACK_BOT_TOKEN")
-        try:
-            body: Any = response.json()
-        except ValueError:
-            raise vendor_http.unavailable(VENDOR, "answered with a body that is not JSON") from None
-        if not isinstance(body, dict):
-            raise vendor_http.unavailable(VENDOR, "answered with JSON that is not an object")
+        body = vendor_http.json_object(VENDOR, response)
         if body.get("ok") is True:
             return body
         raise slack_failure(method, body, response)

@@ -49,14 +49,7 @@ class BuiltWithTechnographics:
             },
         )
         vendor_http.raise_for_outcome(VENDOR, response, credential="BUILTWITH_API_KEY")
-        try:
-            payload = response.json()
-        except ValueError:
-            raise vendor_http.unavailable(
-                VENDOR, "answered 200 with a body that is not JSON"
-            ) from None
-        if not isinstance(payload, dict):
-            raise vendor_http.unavailable(VENDOR, "answered 200 with an unexpected body")
+        payload = vendor_http.json_object(VENDOR, response)
         errors = payload.get("Errors") or []
         if errors and not payload.get("Results"):
             # BuiltWith reports key and credit problems in the body of a 200.

@@ -106,6 +106,17 @@ def error_detail(response: httpx.Response) -> str:
     return f"HTTP {response.status_code} {detail}".strip()
 
 
+def json_object(vendor: str, response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of a success answer; anything else is the vendor misbehaving, so retry."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        raise unavailable(vendor, "answered with a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise unavailable(vendor, "answered with JSON that is not an object")
+    return body
+
+
 def raise_for_outcome(vendor: str, response: httpx.Response, *, credential: str) -> None:
     """Raise the failure that fits a non-success answer; return quietly on 2xx.
 

@@ -17,6 +17,7 @@ from uvicorn.config import LOGGING_CONFIG
 from sandbox.app import create_app
 from sandbox.control import base_urls
 from sandbox.state import SandboxState
+from starter.serving import ListenError, listen
 
 logger = logging.getLogger("sandbox")
 
@@ -31,23 +32,10 @@ class SandboxStartError(RuntimeError):
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """Bind and listen before uvicorn starts, so the real port is known even for port 0."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except socket.gaierror as exc:
-        raise SandboxStartError(f"'{host}' is not an address this machine can listen on.") from exc
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise SandboxStartError(
-            f"Cannot listen on {host}:{port} ({exc.strerror}): stop what runs there or choose "
-            "another port."
-        ) from exc
-    return sock
+        return listen(host, port)
+    except ListenError as exc:
+        raise SandboxStartError(str(exc)) from exc
 
 
 def _url(host: str, port: int) -> str:

@@ -43,6 +43,7 @@ from starter.encryption import (
     EncryptionConfigError,
     EncryptionSettings,
 )
+from starter.serving import ListenError, listen
 
 log = logging.getLogger("onboarding.codec_server")
 
@@ -324,25 +325,10 @@ def describe(app: Starlette, url: str) -> str:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """Listen before uvicorn starts, so a taken port is one clear line rather than a log."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except socket.gaierror as exc:
-        raise CodecServerConfigError(
-            f"'{host}' is not an address this machine can listen on."
-        ) from exc
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise CodecServerConfigError(
-            f"Cannot listen on {host}:{port} ({exc.strerror}): stop what runs there or choose "
-            "another port with --port."
-        ) from exc
-    return sock
+        return listen(host, port)
+    except ListenError as exc:
+        raise CodecServerConfigError(str(exc)) from exc
 
 
 def _url(sock: socket.socket, host: str) -> str:

@@ -45,6 +45,7 @@ from starter.segment import (
     signature_matches,
     signup_from_track,
 )
+from starter.serving import ListenError, listen
 from starter.settings import JourneySettings
 from starter.telemetry import (
     WEBHOOK_SERVICE,
@@ -488,23 +489,10 @@ def create_app(
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """Listen before uvicorn starts, so a taken port is one clear line rather than a log."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except socket.gaierror as exc:
-        raise WebhookConfigError(f"'{host}' is not an address this machine can listen on.") from exc
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise WebhookConfigError(
-            f"Cannot listen on {host}:{port} ({exc.strerror}): stop what runs there or choose "
-            "another port with --port."
-        ) from exc
-    return sock
+        return listen(host, port)
+    except ListenError as exc:
+        raise WebhookConfigError(str(exc)) from exc
 
 
 def _log_config() -> dict[str, Any]:
