@@ -7,6 +7,7 @@ Messages never carry URLs, keys or request bodies: they end up in the Web UI and
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -23,6 +24,7 @@ RATE_LIMITED = "VendorRateLimited"
 NEEDS_OPERATOR = "VendorNeedsOperator"
 REJECTED = "VendorRejectedRequest"
 
+_EMAIL_LIKE = re.compile(r"[^\s@<>\"'`:;,]+@[^\s@<>\"'`:;,]+")
 _MIN_RETRY_AFTER = timedelta(seconds=1)
 _MAX_RETRY_AFTER = timedelta(hours=1)
 
@@ -102,7 +104,9 @@ def error_detail(response: httpx.Response) -> str:
         errors = body.get("Errors")
         if isinstance(errors, list):
             parts += [str(e.get("Message")) for e in errors if isinstance(e, dict)]
-    detail = ": ".join(parts)[:300]
+    # Vendors quote the request back ("Invalid `to` field: ana@acme.io"): keep emails out of
+    # failure messages, which reach worker logs in plain text.
+    detail = _EMAIL_LIKE.sub("<email>", ": ".join(parts))[:300]
     return f"HTTP {response.status_code} {detail}".strip()
 
 

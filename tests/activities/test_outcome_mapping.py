@@ -308,6 +308,30 @@ async def test_resend_422_fails_the_journey(
     assert "Invalid `to` field" in str(error)
 
 
+async def test_failure_messages_never_quote_an_email(
+    env: ActivityEnvironment,
+    sandbox: SandboxServer,
+    vendor_settings: VendorSettings,
+    http: httpx.AsyncClient,
+) -> None:
+    sandbox.state.script(
+        "resend",
+        [
+            {
+                "status": 422,
+                "json": {
+                    "statusCode": 422,
+                    "name": "validation_error",
+                    "message": "Invalid `to` field: sam+x@shopbright.example",
+                },
+            }
+        ],
+    )
+    error = await failure(env, ResendEmail(http, vendor_settings).send, EMAIL)
+    assert "shopbright.example" not in str(error)
+    assert "Invalid `to` field: <email>" in str(error)
+
+
 async def test_a_repeated_send_reuses_its_idempotency_key(
     env: ActivityEnvironment,
     sandbox: SandboxServer,
