@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from temporalio.client import WorkflowHandle
+
 from sandbox.server import SandboxServer
+from workflows.journey import OnboardingJourney
+from workflows.models import JourneyState
 
 ONBOARDING = str(Path(sys.executable).parent / "onboarding")
 
@@ -44,3 +50,13 @@ def onboarding(
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen([ONBOARDING, "worker"], env=env, stdout=out, stderr=out)
+
+
+async def wait_for_emails(
+    handle: WorkflowHandle[OnboardingJourney, JourneyState], count: int, timeout: float = 30
+) -> None:
+    """Poll the journey's ``state`` query until ``count`` emails have gone out."""
+    deadline = time.monotonic() + timeout
+    while (await handle.query(OnboardingJourney.state)).emails_sent < count:
+        assert time.monotonic() < deadline, f"email {count} was never sent"
+        await asyncio.sleep(0.1)

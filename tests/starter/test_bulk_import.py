@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -317,12 +317,6 @@ def test_unreadable_files_are_refused_before_anything_starts(
 
 # The command, as a separate process. The CLI starts on the default task queue, which no worker
 # serves here: these journeys only need to exist.
-
-
-@pytest.fixture(scope="module")
-def module_sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(port=0) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -20,15 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 from sandbox.server import SandboxServer
 from starter.codec_server import Authenticator, CodecServerThread, create_app
 from starter.encryption import EncryptionCodec, parse_keys
-from tests.helpers import command_env, onboarding, start_worker
+from tests.helpers import command_env, onboarding, start_worker, wait_for_emails
 from workflows.journey import OnboardingJourney
 from workflows.models import Outcome
-
-
-@pytest.fixture(scope="module")
-def module_sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(port=0) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -178,10 +172,7 @@ async def test_status_unsubscribe_and_convert(
     handle = dev_server.client.get_workflow_handle_for(
         OnboardingJourney.run, f"onboarding-{unsubscriber}"
     )
-    for _ in range(100):
-        if (await handle.query(OnboardingJourney.state)).emails_sent == 1:
-            break
-        await asyncio.sleep(0.1)
+    await wait_for_emails(handle, 1)
     status = onboarding("status", unsubscriber, env=env)
     assert status.returncode == 0
     assert "waiting_email" in status.stdout and "email 2 due" in status.stdout
@@ -244,10 +235,7 @@ async def test_live_controls_from_the_cli(
     handle = dev_server.client.get_workflow_handle_for(
         OnboardingJourney.run, f"onboarding-{user_id}"
     )
-    for _ in range(100):
-        if (await handle.query(OnboardingJourney.state)).emails_sent == 1:
-            break
-        await asyncio.sleep(0.1)
+    await wait_for_emails(handle, 1)
 
     paused = onboarding("pause", user_id, env=env)
     assert paused.returncode == 0 and "paused" in paused.stdout
@@ -297,10 +285,7 @@ async def test_the_plain_temporal_cli_steers_journeys(
         == 0
     )
     handle = dev_server.client.get_workflow_handle_for(OnboardingJourney.run, workflow_id)
-    for _ in range(100):
-        if (await handle.query(OnboardingJourney.state)).emails_sent == 1:
-            break
-        await asyncio.sleep(0.1)
+    await wait_for_emails(handle, 1)
 
     keys = parse_keys(env["ONBOARDING_ENCRYPTION_KEYS"])
     codec = CodecServerThread(
