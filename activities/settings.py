@@ -2,8 +2,41 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import re
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_TTL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_TTL_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_ttl(value: object) -> object:
+    """Accept ``"30d"``, ``"12h"``, ``"0s"`` as well as anything pydantic reads as a timedelta."""
+    if isinstance(value, str) and (match := _TTL.match(value)):
+        return timedelta(seconds=int(match.group(1)) * _TTL_UNIT_SECONDS[match.group(2)])
+    return value
+
+
+def parse_prices(value: object) -> object:
+    """Accept ``"clearbit=0.10,builtwith=0.02"`` as well as a mapping."""
+    if not isinstance(value, str):
+        return value
+    prices: dict[str, str] = {}
+    for entry in value.split(","):
+        if not entry.strip():
+            continue
+        vendor, sep, price = entry.partition("=")
+        if not sep or not vendor.strip():
+            raise ValueError(f"'{entry.strip()}' is not a price like clearbit=0.10")
+        prices[vendor.strip().lower()] = price.strip()
+    return prices
+
+
+CacheTtl = Annotated[timedelta, BeforeValidator(parse_ttl)]
+VendorPrices = Annotated[dict[str, float], NoDecode, BeforeValidator(parse_prices)]
 
 
 class VendorSettings(BaseSettings):
@@ -26,3 +59,18 @@ class VendorSettings(BaseSettings):
         default="http://localhost:8233", description="Web UI base, for links in sales alerts."
     )
     http_timeout_seconds: float = Field(default=20.0, gt=0)
+    enrichment_cache_ttl: CacheTtl = Field(
+        default=timedelta(days=30),
+        ge=timedelta(0),
+        description="How long a cached company answer is reused; 0s turns the cache off.",
+    )
+    vendor_prices: VendorPrices = Field(
+        # Placeholders, in dollars per billed call: set them from your own contracts.
+        default_factory=lambda: {
+            "clearbit": 0.10,
+            "builtwith": 0.02,
+            "slack": 0.0,
+            "resend": 0.001,
+        },
+        description="Dollars per billed call, by vendor.",
+    )

@@ -1,4 +1,8 @@
-"""Technographic enrichment: which technologies a company's site runs, from BuiltWith."""
+"""Technographic enrichment: which technologies a company's site runs, from BuiltWith.
+
+Answers are cached per domain (see ``activities.enrichment_cache``); a free-mail domain is never
+looked up (it is the provider's stack, not the user's company's), and answers an empty stack.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ from typing import Any
 import httpx
 from temporalio import activity
 
-from activities import vendor_http
+from activities import spend, vendor_http
 from activities.contracts import LOOK_UP_TECHNOGRAPHICS, Technographics, TechnographicsRequest
+from activities.enrichment_cache import BUILTWITH_STACK, EnrichmentCache, is_free_mail
 from activities.settings import VendorSettings
+from activities.warehouse import Warehouse
 
 VENDOR = "BuiltWith"
 
@@ -29,13 +35,32 @@ def technologies_in(payload: dict[str, Any]) -> list[str]:
 class BuiltWithTechnographics:
     """``look_up_technographics`` against BuiltWith's Domain API (v22)."""
 
-    def __init__(self, client: httpx.AsyncClient, settings: VendorSettings) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        settings: VendorSettings,
+        warehouse: Warehouse | None = None,
+    ) -> None:
         self._client = client
         self._url = settings.builtwith_base_url.rstrip("/") + "/v22/api.json"
         self._key = settings.builtwith_api_key
+        self._cache = EnrichmentCache(warehouse, settings.enrichment_cache_ttl)
 
     @activity.defn(name=LOOK_UP_TECHNOGRAPHICS)
     async def look_up(self, request: TechnographicsRequest) -> Technographics:
+        domain = request.domain.strip().lower()
+        if is_free_mail(domain):
+            return Technographics(technologies=[], payload={"Results": [], "free_mail": domain})
+        cached = await self._cache.get(BUILTWITH_STACK, domain)
+        if cached is not None and self._cache.warehouse is not None:
+            await spend.record_call(
+                self._cache.warehouse, "builtwith", spend.CACHE_ENDPOINT, None, billed=False
+            )
+            payload = {
+                **cached.payload,
+                "cache": {"domain": domain, "cached_at": cached.cached_at.isoformat()},
+            }
+            return Technographics(technologies=technologies_in(payload), payload=payload)
         response = await vendor_http.send(
             self._client,
             VENDOR,
@@ -60,4 +85,5 @@ class BuiltWithTechnographics:
                     VENDOR, f"lookup refused ({detail})", "Check BUILTWITH_API_KEY and its credits."
                 )
             raise vendor_http.rejected(VENDOR, detail or "no results")
+        await self._cache.put(BUILTWITH_STACK, [domain], payload)
         return Technographics(technologies=technologies_in(payload), payload=payload)

@@ -1,4 +1,5 @@
-"""The data warehouse: raw vendor payloads, one row per journey and step.
+"""The data warehouse: raw vendor payloads, one row per journey and step; the enrichment cache
+(company answers per domain, reused while fresh); the spend ledger (one row per vendor call).
 
 Addressed by ``WAREHOUSE_URL`` through SQLAlchemy, so SQLite, PostgreSQL and any warehouse with a
 SQLAlchemy dialect work the same way. Saves are upserts, so a retried save never adds a row.
@@ -7,7 +8,9 @@ SQLAlchemy dialect work the same way. Saves are upserts, so a retried save never
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,18 +35,62 @@ journey_payloads = sa.Table(
     sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Company-level vendor answers per domain (kind: "clearbit_company", "builtwith_stack"), so a
+# second signup from the same company does not pay for the same answer again.
+enrichment_cache = sa.Table(
+    "enrichment_cache",
+    metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("domain", sa.String(255), primary_key=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("cached_at", sa.DateTime(timezone=True), nullable=False),
+)
 
-def _upsert(dialect: str, row: dict[str, Any]) -> sa.Executable:
-    updates = {k: row[k] for k in ("run_id", "vendor", "payload", "saved_at")}
+# The spend ledger: every vendor call (and every cache hit, endpoint "cache") and whether the
+# vendor bills it. No personal data: the journey ID, the vendor and the endpoint only.
+vendor_calls = sa.Table(
+    "vendor_calls",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("journey_id", sa.String(255), nullable=True, index=True),
+    sa.Column("vendor", sa.String(64), nullable=False),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("billed", sa.Boolean, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    payload: dict[str, Any]
+    cached_at: datetime
+
+
+def _upsert(
+    dialect: str,
+    row: dict[str, Any],
+    table: sa.Table = journey_payloads,
+    keys: tuple[str, ...] = ("journey_id", "step"),
+) -> sa.Executable:
+    updates = {k: v for k, v in row.items() if k not in keys}
     if dialect == "postgresql":
-        pg = postgresql.insert(journey_payloads).values(row)
-        return pg.on_conflict_do_update(index_elements=["journey_id", "step"], set_=updates)
+        pg = postgresql.insert(table).values(row)
+        return pg.on_conflict_do_update(index_elements=list(keys), set_=updates)
     if dialect == "sqlite":
-        lite = sqlite.insert(journey_payloads).values(row)
-        return lite.on_conflict_do_update(index_elements=["journey_id", "step"], set_=updates)
+        lite = sqlite.insert(table).values(row)
+        return lite.on_conflict_do_update(index_elements=list(keys), set_=updates)
     if dialect in ("mysql", "mariadb"):
-        return mysql.insert(journey_payloads).values(row).on_duplicate_key_update(**updates)
+        return mysql.insert(table).values(row).on_duplicate_key_update(**updates)
     raise NotImplementedError(dialect)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_CACHE_KEYS = ("kind", "domain")
 
 
 class Warehouse:
@@ -92,6 +139,77 @@ class Warehouse:
         )
         if journey_id is not None:
             query = query.where(journey_payloads.c.journey_id == journey_id)
+        with self._engine.connect() as connection:
+            return [dict(r._mapping) for r in connection.execute(query)]
+
+    def cached(self, kind: str, domain: str, ttl: timedelta) -> CachedAnswer | None:
+        """The answer cached for ``domain`` if it is younger than ``ttl``, else None."""
+        self._ensure_schema()
+        key = (enrichment_cache.c.kind == kind) & (enrichment_cache.c.domain == domain.lower())
+        with self._engine.connect() as connection:
+            row = connection.execute(sa.select(enrichment_cache).where(key)).first()
+        if row is None:
+            return None
+        cached_at = _aware(row.cached_at)
+        if datetime.now(UTC) - cached_at >= ttl:
+            return None
+        return CachedAnswer(payload=row.payload, cached_at=cached_at)
+
+    def cache(self, kind: str, domain: str, payload: dict[str, Any]) -> None:
+        """Keep ``payload`` as the fresh answer for ``domain`` (an upsert)."""
+        row = {
+            "kind": kind,
+            "domain": domain.lower(),
+            "payload": payload,
+            "cached_at": datetime.now(UTC),
+        }
+        self._ensure_schema()
+        with self._engine.begin() as connection:
+            try:
+                connection.execute(
+                    _upsert(self._engine.dialect.name, row, enrichment_cache, _CACHE_KEYS)
+                )
+            except NotImplementedError:
+                key = (enrichment_cache.c.kind == kind) & (
+                    enrichment_cache.c.domain == row["domain"]
+                )
+                connection.execute(enrichment_cache.delete().where(key))
+                connection.execute(enrichment_cache.insert().values(row))
+
+    def record_call(
+        self,
+        journey_id: str | None,
+        vendor: str,
+        endpoint: str,
+        status_code: int | None,
+        billed: bool,
+    ) -> None:
+        """One row of the spend ledger."""
+        self._ensure_schema()
+        with self._engine.begin() as connection:
+            connection.execute(
+                vendor_calls.insert().values(
+                    id=str(uuid.uuid4()),
+                    journey_id=journey_id,
+                    vendor=vendor.lower(),
+                    endpoint=endpoint,
+                    status_code=status_code,
+                    billed=billed,
+                    recorded_at=datetime.now(UTC),
+                )
+            )
+
+    def calls(
+        self, journey_id: str | None = None, since: date | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows of the spend ledger, oldest first, for the ``spend`` command and tests."""
+        self._ensure_schema()
+        query = sa.select(vendor_calls).order_by(vendor_calls.c.recorded_at)
+        if journey_id is not None:
+            query = query.where(vendor_calls.c.journey_id == journey_id)
+        if since is not None:
+            start = datetime(since.year, since.month, since.day, tzinfo=UTC)
+            query = query.where(vendor_calls.c.recorded_at >= start)
         with self._engine.connect() as connection:
             return [dict(r._mapping) for r in connection.execute(query)]
 

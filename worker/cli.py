@@ -15,8 +15,10 @@ from activities.settings import VendorSettings
 from starter.bulk_import import import_command
 from starter.cli import app, describe_validation_error, fail, run
 from starter.connection import connect
+from worker.spend_cli import spend_command
 
 app.command("import")(import_command)
+app.command("spend")(spend_command)
 
 
 def require_encryption_keys(why: str) -> None:

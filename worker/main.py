@@ -25,6 +25,7 @@ from activities.enrichment import ClearbitEnrichment
 from activities.onboarding_email import ResendEmail
 from activities.sales_alert import SlackSalesAlert
 from activities.settings import VendorSettings
+from activities.spend import SpendLedger
 from activities.technographics import BuiltWithTechnographics
 from activities.warehouse import Warehouse
 from starter.telemetry import instrument_http_client
@@ -71,6 +72,8 @@ async def run_worker(
     quiet_http_logs()
     warehouse = Warehouse(settings.warehouse_url)
     async with instrument_http_client(http_client(settings), tracer_provider) as http:
+        # Every vendor answer goes into the spend ledger, whichever activity asked.
+        http.event_hooks["response"].append(SpendLedger(warehouse).record_response)
         with ThreadPoolExecutor(max_workers=16, thread_name_prefix="warehouse") as executor:
             worker = Worker(
                 client,
@@ -78,7 +81,7 @@ async def run_worker(
                 workflows=[journey],
                 activities=[
                     ClearbitEnrichment(http, settings).enrich,
-                    BuiltWithTechnographics(http, settings).look_up,
+                    BuiltWithTechnographics(http, settings, warehouse).look_up,
                     SlackSalesAlert(http, settings).post,
                     ResendEmail(http, settings).send,
                     warehouse.save_activity,

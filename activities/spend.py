@@ -1,0 +1,123 @@
+"""The spend ledger: every vendor call the activities make, and whether the vendor bills it.
+
+Calls are recorded from the worker's shared HTTP client (a response hook, so every vendor's
+activity is covered in one place) and cache hits by the activity that answered from the cache.
+A ledger that cannot be written never fails the call: it logs a warning and the journey goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import httpx
+from temporalio import activity
+
+from activities.warehouse import Warehouse
+
+log = logging.getLogger("onboarding.spend")
+
+CACHE_ENDPOINT = "cache"
+
+
+def is_billed(vendor: str, status_code: int | None, body: Any = None) -> bool:
+    """Whether the vendor bills one call with this answer.
+
+    - Clearbit: a 200 (a match) is billed; 202 (queued), 404 (nothing found) and 422 (not a
+      person's email) are not. ASSUMPTION, from our rules for this contract, not confirmed in
+      Clearbit's public docs (it publishes no price list for the combined API).
+    - BuiltWith: a successful lookup costs 1 credit per domain looked up; a 200 whose body only
+      carries ``Errors`` (bad key, no credits) is treated as unbilled. ASSUMPTION for the latter.
+    - Slack: the Web API is never billed per call.
+    - Resend: each accepted email (200) is billed. A replay of an idempotency key is answered
+      with the same 200 and sends nothing, so it is probably not billed, but the answer does not
+      tell a replay apart: we bill every 200, which can overestimate after retried sends.
+    - Anything else (errors, throttling, cache hits): not billed.
+    """
+    if status_code != 200:
+        return False
+    vendor = vendor.lower()
+    if vendor == "builtwith":
+        return not (isinstance(body, dict) and body.get("Errors") and not body.get("Results"))
+    return vendor in ("clearbit", "resend")
+
+
+def endpoint_of(vendor: str, url: httpx.URL) -> str:
+    """A short, stable name of the endpoint called (never the query: it carries emails, keys)."""
+    path = url.path.rstrip("/")
+    if vendor == "clearbit" and path.endswith("/combined/find"):
+        return "combined/find"
+    return path.rsplit("/", 1)[-1] or "/"
+
+
+def _journey_id() -> str | None:
+    try:
+        return activity.info().workflow_id
+    except RuntimeError:  # outside an activity: a script, a plain test
+        return None
+
+
+async def record_call(
+    warehouse: Warehouse, vendor: str, endpoint: str, status_code: int | None, billed: bool
+) -> None:
+    """Add one row to the ledger; a failure is a warning (no personal data), never an error."""
+    try:
+        await asyncio.to_thread(
+            warehouse.record_call, _journey_id(), vendor, endpoint, status_code, billed
+        )
+    except Exception as exc:
+        log.warning("spend ledger: could not record a %s call (%s)", vendor, type(exc).__name__)
+
+
+class SpendLedger:
+    """Records each answer of the worker's shared vendor client in the warehouse."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self._warehouse = warehouse
+
+    async def record_response(self, response: httpx.Response) -> None:
+        """An httpx response hook: vendor calls carry the ``onboarding.vendor`` extension."""
+        vendor = response.request.extensions.get("onboarding.vendor")
+        if not isinstance(vendor, str):
+            return
+        body: Any = None
+        if vendor == "builtwith" and response.status_code == 200:
+            try:
+                await response.aread()  # kept on the response: the activity reads it again
+                body = response.json()
+            except Exception:
+                body = None
+        billed = is_billed(vendor, response.status_code, body)
+        endpoint = endpoint_of(vendor, response.request.url)
+        await record_call(self._warehouse, vendor, endpoint, response.status_code, billed)
+
+
+@dataclass(frozen=True)
+class VendorSpend:
+    vendor: str
+    calls: int
+    cache_hits: int
+    billed: int
+    cost: float
+
+
+def spend_by_vendor(
+    warehouse: Warehouse, prices: Mapping[str, float], since: date | None = None
+) -> list[VendorSpend]:
+    """Calls, cache hits, billed calls and estimated cost per vendor, from the ledger."""
+    totals: dict[str, list[int]] = {}
+    for row in warehouse.calls(since=since):
+        counts = totals.setdefault(row["vendor"], [0, 0, 0])
+        if row["endpoint"] == CACHE_ENDPOINT:
+            counts[1] += 1
+        else:
+            counts[0] += 1
+        counts[2] += bool(row["billed"])
+    return [
+        VendorSpend(vendor, calls, hits, billed, billed * prices.get(vendor, 0.0))
+        for vendor, (calls, hits, billed) in sorted(totals.items())
+    ]
