@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint format worker sandbox chaos golden clean
+.PHONY: install demo test lint format worker sandbox chaos golden bench clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,9 @@ sandbox: install
 
 chaos: install  ## 300 journeys while workers are SIGKILLed and the server restarts; fails on any loss or duplicate
 	$(BIN)/python -m chaos.run
+
+bench: install  ## Ingest, throughput vs the engine's ceiling, alert latency, journeys in flight → bench/results/
+	$(BIN)/python -m bench.run
 
 golden: install  ## Re-record the golden histories, on purpose (see "Changing the journey safely")
 	$(BIN)/python -m tests.golden.record

@@ -1,0 +1,97 @@
+"""The benchmark's results as a Markdown table and a chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+# (scenario, measure, label, unit, format)
+ROWS = [
+    ("ingest", "webhook_per_s", "Ingest: signups accepted by the webhook", "/s", ".0f"),
+    ("ingest", "webhook_p50_ms", "Ingest: webhook latency p50", "ms", ".1f"),
+    ("ingest", "webhook_p99_ms", "Ingest: webhook latency p99", "ms", ".1f"),
+    ("ingest", "bare_per_s", "Ingest: bare `start_workflow`", "/s", ".0f"),
+    ("ingest", "bare_p50_ms", "Ingest: bare start latency p50", "ms", ".1f"),
+    ("ingest", "bare_p99_ms", "Ingest: bare start latency p99", "ms", ".1f"),
+    ("ingest", "webhook_to_bare", "Ingest: webhook / bare", "x", ".2f"),
+    ("throughput", "journeys_per_s", "Throughput: journeys completed (1 worker)", "/s", ".1f"),
+    ("throughput", "activities_per_s", "Throughput: activities completed", "/s", ".0f"),
+    ("throughput", "ceiling_workflows_per_s", "Ceiling: no-op workflows", "/s", ".1f"),
+    ("throughput", "ceiling_activities_per_s", "Ceiling: no-op activities", "/s", ".0f"),
+    ("throughput", "journeys_to_ceiling", "Throughput / ceiling (target ≥ 0.8)", "x", ".2f"),
+    ("latency", "p50_ms", "Signup 202 → sales alert posted, p50", "ms", ".0f"),
+    ("latency", "p99_ms", "Signup 202 → sales alert posted, p99", "ms", ".0f"),
+]
+
+
+def markdown(data: dict[str, Any], chart: str) -> str:
+    m, v, s = data["machine"], data["versions"], data["sizes"]
+    lines = [
+        "# Benchmark",
+        "",
+        f"{data['date']} · {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM · {m['os']}",
+        f"Python {v['python']} · temporalio {v['temporalio']} · temporal CLI {v['temporal_cli']}",
+        "",
+        f"Sizes: {s['signups']} signups at concurrency {s['concurrency']}; {s['journeys']} "
+        f"journeys (schedule 0s,0s,0s, vendors at zero latency, 1 worker process); "
+        f"{s['enterprise']} enterprise signups at 10/s; {s['runs']} run(s) each. "
+        f"Duration {data['duration_seconds']:.0f}s.",
+        "",
+        "| measure | median | min - max |",
+        "|---|---:|---:|",
+    ]
+    for scenario, key, label, unit, fmt in ROWS:
+        if scenario not in data:
+            continue
+        stat = data[scenario][key]
+        lines.append(
+            f"| {label} | {stat['median']:{fmt}} {unit} | "
+            f"{stat['min']:{fmt}} - {stat['max']:{fmt}} |"
+        )
+    if data.get("in_flight"):
+        lines += [
+            "",
+            "Journeys parked between email 1 and email 2 (schedule 0s,10m,20m), one run:",
+            "",
+            "| in flight | worker RSS | RSS growth | DB bytes / journey | parked/s | "
+            f"journeys/s alongside ({s['probe']} fresh) |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in data["in_flight"]:
+            lines.append(
+                f"| {row['journeys']:.0f} | {row['worker_rss_mb']:.0f} MiB | "
+                f"{row['worker_rss_growth_mb']:.0f} MiB | {row['db_bytes_per_journey']:.0f} | "
+                f"{row['parked_per_s']:.1f} | {row['journeys_per_s']:.1f} |"
+            )
+    lines += ["", f"![throughput and memory vs journeys in flight]({chart})", ""]
+    return "\n".join(lines)
+
+
+def chart(data: dict[str, Any], path: Path) -> None:
+    """Throughput and worker memory against journeys in flight."""
+    levels = [0.0]
+    throughput = [float(data["throughput"]["journeys_per_s"]["median"])]
+    rss: list[float] = []
+    for row in data.get("in_flight", []):
+        levels.append(row["journeys"])
+        throughput.append(row["journeys_per_s"])
+        rss.append(row["worker_rss_mb"])
+    figure, left = plt.subplots(figsize=(7, 4))
+    left.plot(levels, throughput, "o-", color="tab:blue", label="journeys/s")
+    left.set_xlabel("journeys in flight (parked between emails)")
+    left.set_ylabel("journeys completed per second", color="tab:blue")
+    left.set_ylim(bottom=0)
+    if rss:
+        right = left.twinx()
+        right.plot(levels[1:], rss, "s--", color="tab:red", label="worker RSS")
+        right.set_ylabel("worker RSS (MiB)", color="tab:red")
+        right.set_ylim(0, max(rss) * 1.25)
+    left.set_title("Journey throughput and worker memory vs journeys in flight")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -1,0 +1,221 @@
+"""The benchmark: how fast journeys come in, how fast they run against the engine's own ceiling,
+how soon sales hears of an enterprise signup, and what journeys in flight cost.
+
+    .venv/bin/python -m bench.run            # default sizes, 3 runs each
+    .venv/bin/python -m bench.run --quick    # tiny sizes, 1 run (the smoke test)
+
+Against real processes on this machine (see ``bench.lab``); writes ``results.json``,
+``results.md`` and ``results.png`` to ``--out`` (``bench/results``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from bench import report, scenarios
+from bench.lab import Lab
+from chaos import processes
+
+stderr = Console(stderr=True, highlight=False, log_path=False)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    runs: int
+    signups: int
+    concurrency: int
+    journeys: int
+    enterprise: int
+    in_flight: tuple[int, ...]
+    probe: int
+
+
+DEFAULT = Sizes(
+    runs=3, signups=500, concurrency=32, journeys=200, enterprise=50, in_flight=(1000, 5000),
+    probe=50,
+)  # fmt: skip
+QUICK = Sizes(
+    runs=1, signups=12, concurrency=8, journeys=8, enterprise=4, in_flight=(10, 20), probe=4
+)
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or platform.machine()
+    memory = 0
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+
+    return {
+        "cpu": model,
+        "cores": os.cpu_count() or 0,
+        "ram_gib": round(memory / 2**30, 1),
+        "os": platform.platform(terse=True),
+    }
+
+
+def versions() -> dict[str, str]:
+    cli = subprocess.run(
+        [processes.executable("temporal"), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "python": platform.python_version(),
+        "temporalio": version("temporalio"),
+        "temporal_cli": cli.removeprefix("temporal version "),
+    }
+
+
+async def repeat(
+    runs: int,
+    progress: Progress,
+    name: str,
+    once: Callable[[str], Awaitable[dict[str, float]]],
+) -> dict[str, Any]:
+    """``once`` ``runs`` times (each with its own users); median and spread of every measure."""
+    task = progress.add_task(name, total=runs)
+    results: list[dict[str, float]] = []
+    for _ in range(runs):
+        results.append(await once(uuid.uuid4().hex[:6]))
+        progress.advance(task)
+        progress.console.log(
+            f"{name}: " + ", ".join(f"{k} {v:.1f}" for k, v in results[-1].items())
+        )
+    progress.remove_task(task)
+    return {key: scenarios.spread([r[key] for r in results]) for key in results[0]}
+
+
+async def execute(sizes: Sizes, run_dir: Path, skip_in_flight: bool) -> dict[str, Any]:
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+    )
+    lab = Lab(run_dir)
+    data: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+        "sizes": asdict(sizes),
+    }
+    began = time.monotonic()
+    with progress:
+        try:
+            progress.console.log(
+                f"starting the dev server, sandbox, webhook and workers in {run_dir}"
+            )
+            await lab.up()
+            c = sizes.concurrency
+            data["ingest"] = await repeat(
+                sizes.runs,
+                progress,
+                "ingest",
+                lambda tag: scenarios.ingest(lab, tag, sizes.signups, c, progress),
+            )
+            data["throughput"] = await repeat(
+                sizes.runs,
+                progress,
+                "throughput",
+                lambda tag: scenarios.throughput(lab, tag, sizes.journeys, c, progress),
+            )
+            data["latency"] = await repeat(
+                sizes.runs,
+                progress,
+                "alert latency",
+                lambda tag: scenarios.alert_latency(lab, tag, sizes.enterprise, progress),
+            )
+            if not skip_in_flight:
+                data["in_flight"] = await scenarios.in_flight(
+                    lab, uuid.uuid4().hex[:6], sizes.in_flight, sizes.probe, c, progress
+                )
+        finally:
+            await lab.down()
+    data["duration_seconds"] = round(time.monotonic() - began, 1)
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one run (< 60 s)")
+    parser.add_argument("--runs", type=int, default=None, help="runs per scenario (3)")
+    parser.add_argument("--signups", type=int, default=None, help="ingest: signups (500)")
+    parser.add_argument("--concurrency", type=int, default=None, help="requests in flight (32)")
+    parser.add_argument("--journeys", type=int, default=None, help="throughput: journeys (200)")
+    parser.add_argument("--enterprise", type=int, default=None, help="latency: signups (50)")
+    parser.add_argument(
+        "--in-flight",
+        default=None,
+        help="parked journeys levels, comma-separated (1000,5000); 'none' skips the scenario",
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output folder")
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else DEFAULT
+    levels = base.in_flight
+    if args.in_flight and args.in_flight != "none":
+        levels = tuple(int(v) for v in args.in_flight.split(","))
+    sizes = Sizes(
+        runs=args.runs or base.runs,
+        signups=args.signups or base.signups,
+        concurrency=args.concurrency or base.concurrency,
+        journeys=args.journeys or base.journeys,
+        enterprise=args.enterprise or base.enterprise,
+        in_flight=levels,
+        probe=base.probe,
+    )
+    run_dir = Path(tempfile.mkdtemp(prefix="onboarding-bench-"))
+    try:
+        data = asyncio.run(execute(sizes, run_dir, skip_in_flight=args.in_flight == "none"))
+    except KeyboardInterrupt:
+        stderr.print(f"Interrupted; logs kept in {run_dir}")
+        return 130
+    except RuntimeError as exc:
+        stderr.print(f"[red]error: {exc}[/]; logs kept in {run_dir}")
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+    markdown = report.markdown(data, chart="results.png")
+    (args.out / "results.md").write_text(markdown)
+    report.chart(data, args.out / "results.png")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    print(markdown)
+    stderr.print(f"Wrote {args.out / 'results.json'}, results.md and results.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
