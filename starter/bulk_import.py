@@ -35,6 +35,7 @@ from starter.cli import describe_validation_error, fail, run
 from starter.connection import connect
 from starter.journeys import start_journey
 from starter.settings import JourneySettings
+from starter.telemetry import CLI_SERVICE, TelemetryConfigError, configure_tracing, start_span
 from workflows.models import TASK_QUEUE, JourneyConfig, Signup
 
 # Lines a reader thread hands over at once: few thread hops, yet a slow stdin is not held back long.
@@ -327,7 +328,9 @@ async def import_signups(
             if failures:
                 continue  # keep draining so the reader never waits on a stopped pool
             try:
-                started = await start_journey(client, signup, config, task_queue=task_queue)
+                # Each journey's trace starts at its own import span, as it would at the webhook.
+                with start_span("onboarding import"):
+                    started = await start_journey(client, signup, config, task_queue=task_queue)
             except Exception as exc:  # the first failure stops the import; a re-run resumes
                 failures.append(exc)
                 continue
@@ -415,8 +418,12 @@ def import_command(
         # Counted and opened before connecting: an unreadable file starts nothing.
         total = None if file == "-" else count_records(file, format)
         with open_signups(file, format) as rows:
-            summary = run(_import(rows, config, concurrency, total))
-    except ImportFileError as exc:
+            tracing = configure_tracing(CLI_SERVICE)
+            try:
+                summary = run(_import(rows, config, concurrency, total))
+            finally:
+                tracing.force_flush()  # the process ends without atexit hooks
+    except (ImportFileError, TelemetryConfigError) as exc:
         raise fail(str(exc), 2) from None
     _report(summary)
     if summary.invalid:
