@@ -412,3 +412,37 @@ def test_command_unreachable_temporal_is_one_line(env: dict[str, str], tmp_path:
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: cannot reach Temporal at 127.0.0.1:1")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def console_spans(stdout: str) -> list[dict[str, Any]]:
+    """The spans the console exporter printed, one JSON object each, among the summary lines."""
+    decoder = json.JSONDecoder()
+    spans, position = [], 0
+    while (start := stdout.find("{", position)) != -1:
+        try:
+            span, position = decoder.raw_decode(stdout, start)
+        except json.JSONDecodeError:
+            position = start + 1
+            continue
+        if isinstance(span, dict) and "context" in span:
+            spans.append(span)
+    return spans
+
+
+def test_each_imported_journey_is_a_trace_of_its_own(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "traced.ndjson"
+    path.write_text(
+        "\n".join(
+            json.dumps({"user_id": f"traced-{uuid.uuid4().hex[:8]}", "email": f"t{n}@example.com"})
+            for n in range(3)
+        )
+    )
+    result = onboarding("import", str(path), env={**env, "OTEL_TRACES_EXPORTER": "console"})
+    assert result.returncode == 0, result.stderr
+    spans = console_spans(result.stdout)
+    roots = [s for s in spans if s["name"] == "onboarding import"]
+    starts = [s for s in spans if s["name"].startswith("StartWorkflow")]
+    assert len(roots) == len(starts) == 3
+    assert len({s["context"]["trace_id"] for s in roots}) == 3
+    root_ids = {s["context"]["span_id"] for s in roots}
+    assert {s["parent_id"] for s in starts} == root_ids
