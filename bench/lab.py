@@ -20,7 +20,6 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from bench import noop
 from chaos import processes
@@ -28,6 +27,7 @@ from chaos.processes import Child
 from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
 from starter.encryption import KEYS_ENV, data_converter, generate_key
+from starter.telemetry import quiet_runtime
 from workflows.models import TASK_QUEUE, JourneyConfig
 
 # Compressed so a journey's emails go out as fast as the vendors answer.
@@ -78,13 +78,7 @@ class Lab:
         self.sandbox = SandboxServer(port=0, state=SandboxState(clearbit_queued_times=0))
         self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
         self.encryption_keys = generate_key("bench")
-        self.runtime = Runtime(
-            telemetry=TelemetryConfig(
-                logging=LoggingConfig(
-                    filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")
-                )
-            )
-        )
+        self.runtime = quiet_runtime()
         self.server: Child | None = None
         self.webhook: Child | None = None
         self.worker: Child | None = None

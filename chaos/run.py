@@ -58,7 +58,6 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from activities.contracts import POST_SALES_ALERT
 from chaos import checks, processes
@@ -68,6 +67,7 @@ from sandbox.fixtures import expected_outcome, sample_signups
 from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
 from starter.encryption import KEYS_ENV, data_converter, generate_key
+from starter.telemetry import quiet_runtime
 from workflows import search_attributes
 from workflows.models import TASK_QUEUE, JourneyState
 
@@ -186,13 +186,7 @@ class ChaosRun:
         # Journeys' payloads are encrypted; this run's own key, shared with what it starts.
         self.encryption_keys = generate_key("chaos")
         # The SDK's own retry warnings while the server is down would bury the report.
-        self.runtime = Runtime(
-            telemetry=TelemetryConfig(
-                logging=LoggingConfig(
-                    filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")
-                )
-            )
-        )
+        self.runtime = quiet_runtime()
         self.server: Child | None = None
         self.webhook: Child | None = None
         self.workers: Workers | None = None

@@ -28,14 +28,20 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
-from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.cli import describe_validation_error, fail, run
 from starter.connection import connect
 from starter.journeys import start_journey
 from starter.settings import JourneySettings
-from starter.telemetry import CLI_SERVICE, TelemetryConfigError, configure_tracing, start_span
+from starter.telemetry import (
+    CLI_SERVICE,
+    TelemetryConfigError,
+    configure_tracing,
+    quiet_runtime,
+    start_span,
+)
 from workflows.models import TASK_QUEUE, JourneyConfig, Signup
 
 # Lines a reader thread hands over at once: few thread hops, yet a slow stdin is not held back long.
@@ -434,10 +440,7 @@ async def _import(
     rows: SignupFile, config: JourneyConfig, concurrency: int, total: int | None
 ) -> ImportSummary:
     # The SDK core logs each retried call: one error line says it better when Temporal is lost.
-    quiet = LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
-    Runtime.set_default(
-        Runtime(telemetry=TelemetryConfig(logging=quiet)), error_if_already_set=False
-    )
+    Runtime.set_default(quiet_runtime(), error_if_already_set=False)
     client = await connect()
     console = Console(stderr=True)
     bar = Progress(

@@ -42,7 +42,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio import activity
 from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 log = logging.getLogger("onboarding.telemetry")
 
@@ -314,3 +320,10 @@ def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
             ) from None
         log.info("Prometheus metrics on http://%s/metrics", address)
     return _runtimes[address]
+
+
+def quiet_runtime() -> Runtime:
+    """An SDK runtime that logs errors only: for commands and harnesses whose own report says
+    better than the SDK's per-retry warnings that Temporal is unreachable."""
+    quiet = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet)))
