@@ -8,11 +8,15 @@ from sandbox.fixtures import (
     FIXTURES,
     Fixture,
     expected_outcome,
+    fixture_for_domain,
     fixture_table,
     sample_signups,
+    synthetic_domain,
+    synthetic_fixture,
 )
 from sandbox.server import SandboxServer, SandboxStartError, serve
 from sandbox.state import (
+    DOCUMENTED_RATE_LIMITS,
     VENDORS,
     AcceptedEmail,
     Faults,
@@ -23,6 +27,7 @@ from sandbox.state import (
 )
 
 __all__ = [
+    "DOCUMENTED_RATE_LIMITS",
     "FIXTURES",
     "VENDORS",
     "AcceptedEmail",
@@ -36,7 +41,10 @@ __all__ = [
     "SlackMessage",
     "create_app",
     "expected_outcome",
+    "fixture_for_domain",
     "fixture_table",
     "sample_signups",
     "serve",
+    "synthetic_domain",
+    "synthetic_fixture",
 ]

@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.common import Reply, handle_call
-from sandbox.fixtures import builtwith_result
-from sandbox.state import FaultRoll, SandboxState
+from sandbox.common import Reply, handle_call, injected_throttle
+from sandbox.fixtures import builtwith_result, fixture_for_domain
+from sandbox.state import FaultRoll, SandboxState, Throttle
 
 VENDOR = "builtwith"
 MAX_LOOKUPS = 16
@@ -40,13 +40,17 @@ def auth_failure(request: Request, state: SandboxState) -> Reply | None:
     return None
 
 
+def rate_limited(throttle: Throttle) -> Reply:
+    reply = builtwith_error(429, "Too many requests")
+    reply.headers["Retry-After"] = str(throttle.retry_after_seconds)
+    return reply
+
+
 def fault_reply(roll: FaultRoll) -> Reply | None:
     if roll.kind == "error":
         return builtwith_error(503, "Service temporarily unavailable")
     if roll.kind == "rate_limit":
-        reply = builtwith_error(429, "Too many requests")
-        reply.headers["Retry-After"] = str(roll.retry_after_seconds)
-        return reply
+        return rate_limited(injected_throttle(VENDOR, roll))
     return None
 
 
@@ -58,7 +62,12 @@ def technographics(state: SandboxState, domains: list[str], *, with_meta: bool) 
     available, used, remaining = state.charge_builtwith(len(domains))
     return Reply(
         200,
-        {"Results": [builtwith_result(d, with_meta=with_meta) for d in domains], "Errors": []},
+        {
+            "Results": [
+                builtwith_result(d, fixture_for_domain(d), with_meta=with_meta) for d in domains
+            ],
+            "Errors": [],
+        },
         headers={
             "X-API-CREDITS-AVAILABLE": str(available),
             "X-API-CREDITS-USED": str(used),
@@ -77,6 +86,7 @@ def routes(state: SandboxState) -> list[Route]:
             VENDOR,
             lookup=",".join(domains) or None,
             auth_failure=lambda: auth_failure(request, state),
+            rate_limited=rate_limited,
             fault_reply=fault_reply,
             answer=lambda: technographics(state, domains, with_meta=with_meta),
         )

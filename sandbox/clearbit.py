@@ -8,18 +8,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.common import Reply, basic_username, bearer_token, handle_call
+from sandbox.common import Reply, basic_username, bearer_token, handle_call, injected_throttle
 from sandbox.fixtures import (
-    FIXTURES,
     clearbit_company,
     clearbit_person,
+    fixture_for_email,
     is_role_address,
     is_valid_email,
 )
-from sandbox.state import FaultRoll, SandboxState
+from sandbox.state import FaultRoll, SandboxState, Throttle
 
 VENDOR = "clearbit"
-RATE_LIMIT_PER_MINUTE = 600
 
 
 def clearbit_error(status: int, error_type: str, message: str) -> Reply:
@@ -39,20 +38,25 @@ def auth_failure(request: Request, state: SandboxState) -> Reply | None:
     return None
 
 
+def rate_limited(throttle: Throttle) -> Reply:
+    """Clearbit's 429: its limit per minute, and when it resets in epoch seconds."""
+    reply = clearbit_error(429, "rate_limit", "Rate limit exceeded; try again later.")
+    reply.headers.update(
+        {
+            "Retry-After": str(throttle.retry_after_seconds),
+            "X-RateLimit-Limit": str(max(round(throttle.limit_per_second * 60), 1)),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(time.time()) + throttle.retry_after_seconds),
+        }
+    )
+    return reply
+
+
 def fault_reply(roll: FaultRoll) -> Reply | None:
     if roll.kind == "error":
         return clearbit_error(503, "service_unavailable", "Enrichment is temporarily unavailable.")
     if roll.kind == "rate_limit":
-        reply = clearbit_error(429, "rate_limit", "Rate limit exceeded; try again later.")
-        reply.headers.update(
-            {
-                "Retry-After": str(roll.retry_after_seconds),
-                "X-RateLimit-Limit": str(RATE_LIMIT_PER_MINUTE),
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(int(time.time()) + roll.retry_after_seconds),
-            }
-        )
-        return reply
+        return rate_limited(injected_throttle(VENDOR, roll))
     return None
 
 
@@ -66,7 +70,7 @@ def enrichment(state: SandboxState, email: str) -> Reply:
         return clearbit_error(
             422, "email_invalid", "The email address belongs to a role, not to a person."
         )
-    fixture = FIXTURES.get(email.strip().lower().rpartition("@")[2])
+    fixture = fixture_for_email(email)
     if fixture is None:
         return clearbit_error(404, "unknown_record", "No person or company found for this email.")
     if fixture.queued and state.clearbit_still_queued(email):
@@ -87,6 +91,7 @@ def routes(state: SandboxState) -> list[Route]:
             VENDOR,
             lookup=email or None,
             auth_failure=lambda: auth_failure(request, state),
+            rate_limited=rate_limited,
             fault_reply=fault_reply,
             answer=lambda: enrichment(state, email),
         )

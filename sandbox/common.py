@@ -1,4 +1,5 @@
-"""What every fake vendor does the same way: read credentials, serve scripts, wait out latency."""
+"""What every fake vendor does the same way: read credentials, serve scripts, enforce rate
+limits, wait out latency."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sandbox.state import FaultRoll, SandboxState, ScriptedResponse
+from sandbox.state import (
+    DOCUMENTED_RATE_LIMITS,
+    FaultRoll,
+    SandboxState,
+    ScriptedResponse,
+    Throttle,
+)
 
 
 @dataclass
@@ -100,6 +107,11 @@ async def serve_script(
     return response
 
 
+def injected_throttle(vendor: str, roll: FaultRoll) -> Throttle:
+    """The 429 an injected ``rate_limit`` fault answers: the vendor's documented limit."""
+    return Throttle(roll.retry_after_seconds, DOCUMENTED_RATE_LIMITS[vendor])
+
+
 async def handle_call(
     state: SandboxState,
     request: Request,
@@ -108,10 +120,12 @@ async def handle_call(
     lookup: str | None,
     request_body: Any = None,
     auth_failure: Callable[[], Reply | None],
+    rate_limited: Callable[[Throttle], Reply],
     fault_reply: Callable[[FaultRoll], Reply | None],
     answer: Callable[[], Reply],
 ) -> Response:
-    """One vendor call: script, else auth, else injected fault, else the vendor's answer.
+    """One vendor call: script, else auth, else the enforced rate limit, else injected fault,
+    else the vendor's answer.
 
     The call is recorded before any injected delay, so what a vendor did stays done even when
     the client gives up waiting.
@@ -123,6 +137,9 @@ async def handle_call(
     roll = state.roll_faults(vendor)
     reply = auth_failure()
     fault: str | None = roll.delay_label
+    throttled = False
+    if reply is None and (throttle := state.throttle(vendor)) is not None:
+        reply, throttled = rate_limited(throttle), True
     if reply is None:
         reply = fault_reply(roll) if roll.kind is not None else None
         fault = roll.label if reply is not None else roll.delay_label
@@ -137,6 +154,7 @@ async def handle_call(
         fault=fault,
         error=reply.error,
         request_body=request_body,
+        throttled=throttled,
     )
     await pause(roll.delay_seconds)
     return reply.response()

@@ -1,4 +1,5 @@
-"""The sandbox's own endpoints under ``/_sandbox``: inspect calls, inject faults, script answers."""
+"""The sandbox's own endpoints under ``/_sandbox``: inspect calls, inject faults, enforce rate
+limits, script answers."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def routes(state: SandboxState) -> list[Route]:
                 "control": [
                     "/_sandbox/calls",
                     "/_sandbox/faults",
+                    "/_sandbox/rate-limits",
                     "/_sandbox/script",
                     "/_sandbox/fixtures",
                     "/_sandbox/emails",
@@ -70,6 +72,21 @@ def routes(state: SandboxState) -> list[Route]:
         state.clear_faults()
         return JSONResponse(state.faults.to_dict())
 
+    async def get_rate_limits(request: Request) -> JSONResponse:
+        return JSONResponse(state.rate_limits)
+
+    async def put_rate_limits(request: Request) -> JSONResponse:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            return _bad_request(
+                'send requests per second per vendor as a JSON object, e.g. {"resend": 2}; '
+                "{} lifts every limit"
+            )
+        try:
+            return JSONResponse(state.set_rate_limits(body))
+        except ValueError as exc:
+            return _bad_request(str(exc))
+
     async def post_script(request: Request) -> JSONResponse:
         body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("responses"), list):
@@ -102,6 +119,8 @@ def routes(state: SandboxState) -> list[Route]:
         Route("/_sandbox/faults", get_faults, methods=["GET"]),
         Route("/_sandbox/faults", put_faults, methods=["PUT"]),
         Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),
+        Route("/_sandbox/rate-limits", get_rate_limits, methods=["GET"]),
+        Route("/_sandbox/rate-limits", put_rate_limits, methods=["PUT"]),
         Route("/_sandbox/script", post_script, methods=["POST"]),
         Route("/_sandbox/fixtures", fixtures, methods=["GET"]),
         Route("/_sandbox/emails", emails, methods=["GET"]),

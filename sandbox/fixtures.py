@@ -3,10 +3,16 @@
 One row per email domain, each exercising one branch of the onboarding journey. The sandbox answers
 from this table, and the demo and the tests import it to build signups and to know the outcome to
 expect, so the three can never disagree.
+
+Besides the table, a large population of synthetic companies (``company-0001.example`` to
+``company-9999.example``) gives load tests many distinct companies; each is derived from its number
+alone, so every run sees the same world.
 """
 
 from __future__ import annotations
 
+import functools
+import random
 import re
 import unicodedata
 import uuid
@@ -294,6 +300,155 @@ TECHNOGRAPHICS: dict[str, Fixture] = {
 }
 
 
+# --- synthetic companies, for load tests ------------------------------------------------------
+
+SYNTHETIC_COMPANIES = 9999
+SYNTHETIC_ENTERPRISE_SHARE = 0.15
+# Of the companies that are not enterprises, those running a technology the journey integrates with.
+SYNTHETIC_INTEGRATED_SHARE = 0.60
+# The default JourneyConfig.integrated_technologies.
+INTEGRATED_TECHNOLOGIES = (SHOPIFY, WOOCOMMERCE, STRIPE, HUBSPOT)
+_OTHER_TECHNOLOGIES = (GOOGLE_ANALYTICS, KLAVIYO, REACT, WORDPRESS, ZENDESK)
+_ENTERPRISE_TECHNOLOGIES = (SALESFORCE, MARKETO, ZENDESK, GOOGLE_ANALYTICS, REACT)
+_GOLDEN_RATIO_CONJUGATE = 0.6180339887498949
+_SYNTHETIC = re.compile(r"^company-(\d{4})\.example$")
+
+_GIVEN_NAMES = (
+    "Alex", "Ana", "Ben", "Chloe", "Dev", "Elif", "Femi", "Grace", "Hiro", "Ines", "Jonas",
+    "Kira", "Luca", "Maya", "Nadia", "Omar", "Paula", "Quinn", "Rosa", "Sven", "Tara", "Uma",
+    "Viktor", "Wen", "Yara", "Zoe",
+)  # fmt: skip
+_FAMILY_NAMES = (
+    "Adams", "Berg", "Costa", "Dubois", "Eriksen", "Fong", "Garcia", "Haddad", "Ivanova",
+    "Jensen", "Kowalski", "Lopez", "Moreau", "Nakamura", "Okoye", "Patel", "Quist", "Rossi",
+    "Schmidt", "Tanaka", "Usman", "Virtanen", "Weber", "Yilmaz", "Zhang",
+)  # fmt: skip
+_TITLES = (
+    "Founder", "CEO", "CTO", "Head of Growth", "Marketing Manager", "Operations Lead",
+    "Product Manager", "Engineer", None,
+)  # fmt: skip
+_NAME_STARTS = (
+    "Amber", "Blue", "Bright", "Cedar", "Copper", "Ever", "Fern", "Granite", "Harbor", "Iron",
+    "Juniper", "Kite", "Lumen", "Maple", "North", "Oak", "Pine", "Quartz", "River", "Stone",
+    "Tide", "Vale", "Willow",
+)  # fmt: skip
+_NAME_ENDS = (
+    "Works", "Labs", "Goods", "Supply", "Studio", "Systems", "Foods", "Outfitters", "Health",
+    "Logistics", "Analytics", "Digital",
+)  # fmt: skip
+_INDUSTRIES = (
+    ("Consumer Discretionary", "Retail"),
+    ("Consumer Discretionary", "Specialty Retail"),
+    ("Consumer Staples", "Food Products"),
+    ("Information Technology", "Software"),
+    ("Information Technology", "Internet Software & Services"),
+    ("Industrials", "Manufacturing"),
+    ("Industrials", "Commercial Printing"),
+    ("Health Care", "Health Care Providers & Services"),
+    ("Financials", "Diversified Financial Services"),
+)
+_PLACES = (
+    ("Amsterdam", "NL"), ("Austin", "US"), ("Berlin", "DE"), ("Bristol", "GB"),
+    ("Lagos", "NG"), ("Lisbon", "PT"), ("Melbourne", "AU"), ("Montreal", "CA"),
+    ("Osaka", "JP"), ("São Paulo", "BR"), ("Stockholm", "SE"), ("Toronto", "CA"),
+)  # fmt: skip
+# Clearbit's employeesRange buckets, by their lowest head count.
+_EMPLOYEE_RANGES = (
+    (1, "1-10"), (11, "11-50"), (51, "51-250"), (251, "251-1K"), (1000, "1K-5K"),
+    (5000, "5K-10K"), (10000, "10K-50K"),
+)  # fmt: skip
+
+
+def synthetic_domain(n: int) -> str:
+    """The email and company domain of synthetic company ``n`` (1 to 9999)."""
+    if isinstance(n, bool) or not 1 <= n <= SYNTHETIC_COMPANIES:
+        raise ValueError(f"synthetic companies are numbered 1 to {SYNTHETIC_COMPANIES}, got {n}")
+    return f"company-{n:04d}.example"
+
+
+def _employees_range(employees: int) -> str:
+    return next(label for low, label in reversed(_EMPLOYEE_RANGES) if employees >= low)
+
+
+@functools.lru_cache(maxsize=SYNTHETIC_COMPANIES)
+def synthetic_fixture(n: int) -> Fixture:
+    """Synthetic company ``n``: derived from ``n`` alone, so every run and process agrees."""
+    domain = synthetic_domain(n)
+    rng = random.Random(domain)
+    # Which branch: the golden-ratio sequence spreads the mix evenly, so that any run of
+    # consecutive numbers (the 200 companies a benchmark draws from) has the target shares.
+    point = (n * _GOLDEN_RATIO_CONJUGATE) % 1.0
+    enterprise = point < SYNTHETIC_ENTERPRISE_SHARE
+    integrated = (
+        not enterprise
+        and point
+        < SYNTHETIC_ENTERPRISE_SHARE + (1 - SYNTHETIC_ENTERPRISE_SHARE) * SYNTHETIC_INTEGRATED_SHARE
+    )
+    employees: int | None
+    if enterprise:
+        employees = round(101 * 200 ** rng.random())  # 101 to about 20,000
+        employees_range = _employees_range(employees)
+        if rng.random() < 0.2:
+            # Some are known only by a range, as Initech is; its lowest count is still over 100.
+            employees, employees_range = None, rng.choice(_EMPLOYEE_RANGES[3:])[1]
+        technologies = tuple(rng.sample(_ENTERPRISE_TECHNOLOGIES, rng.randint(1, 3)))
+        outcome, branch = "sales_alerted", "synthetic enterprise"
+    else:
+        employees = rng.randint(1, 100)
+        employees_range = _employees_range(employees)
+        others = rng.sample(_OTHER_TECHNOLOGIES, rng.randint(0, 2))
+        if integrated:
+            technologies = (rng.choice(INTEGRATED_TECHNOLOGIES), *others)
+            outcome, branch = "emails_completed", "synthetic small business, integrated"
+        else:
+            technologies = tuple(others)
+            outcome, branch = "no_integration", "synthetic small business, nothing integrated"
+    name = f"{rng.choice(_NAME_STARTS)} {rng.choice(_NAME_ENDS)}"
+    sector, industry = rng.choice(_INDUSTRIES)
+    city, country_code = rng.choice(_PLACES)
+    return Fixture(
+        email_domain=domain,
+        slug=domain.removesuffix(".example"),
+        expected_outcome=outcome,
+        branch=branch,
+        person=Person(rng.choice(_GIVEN_NAMES), rng.choice(_FAMILY_NAMES), rng.choice(_TITLES)),
+        company=Company(
+            name=name,
+            legal_name=f"{name} Inc." if rng.random() < 0.5 else None,
+            domain=domain,
+            sector=sector,
+            industry=industry,
+            employees=employees,
+            employees_range=employees_range,
+            city=city,
+            country_code=country_code,
+            founded_year=rng.randint(1950, 2024),
+            description=f"{name} serves customers in {industry.lower()}.",
+        ),
+        technologies=technologies,
+    )
+
+
+def fixture_for_domain(domain: str) -> Fixture | None:
+    """The fixture a domain belongs to: a hand-written one first (by its email domain, then by
+    the domain BuiltWith is asked about), else a synthetic company; None for any other domain."""
+    domain = domain.strip().lower()
+    fixture = FIXTURES.get(domain) or TECHNOGRAPHICS.get(domain)
+    if fixture is not None:
+        return fixture
+    match = _SYNTHETIC.match(domain)
+    number = int(match.group(1)) if match else 0
+    return synthetic_fixture(number) if 1 <= number <= SYNTHETIC_COMPANIES else None
+
+
+def fixture_for_email(email: str) -> Fixture | None:
+    """The fixture whose people have mail at this email's domain (Clearbit's lookup)."""
+    domain = email.strip().lower().rpartition("@")[2]
+    fixture = fixture_for_domain(domain)
+    # A company's shop domain (nomad's) is no mailbox: only the email domain finds its people.
+    return fixture if fixture is not None and fixture.email_domain == domain else None
+
+
 def is_valid_email(email: str) -> bool:
     return bool(_EMAIL.match(email.strip()))
 
@@ -308,7 +463,7 @@ def expected_outcome(email: str) -> str:
     """The outcome a journey for this email reaches against the sandbox with no faults."""
     if not is_valid_email(email) or is_role_address(email):
         return "invalid_email"
-    fixture = FIXTURES.get(email.strip().lower().rpartition("@")[2])
+    fixture = fixture_for_email(email)
     return fixture.expected_outcome if fixture is not None else "not_enriched"
 
 
@@ -383,6 +538,17 @@ def fixture_table() -> list[dict[str, Any]]:
             "user_id": "demo-role",
             "branch": "Clearbit refuses a role address (422)",
             "expected_outcome": "invalid_email",
+        }
+    )
+    rows.append(
+        {
+            "email_domain": f"{synthetic_domain(1)} to {synthetic_domain(SYNTHETIC_COMPANIES)}",
+            "sample_email": synthetic_fixture(1).email,
+            "branch": (
+                f"synthetic companies for load tests: about {SYNTHETIC_ENTERPRISE_SHARE:.0%} "
+                f"enterprise, {SYNTHETIC_INTEGRATED_SHARE:.0%} of the rest integrated"
+            ),
+            "expected_outcome": "sales_alerted, emails_completed or no_integration",
         }
     )
     return rows
@@ -509,9 +675,13 @@ def clearbit_company(fixture: Fixture) -> dict[str, Any] | None:
     }
 
 
-def builtwith_result(domain: str, *, with_meta: bool = True) -> dict[str, Any]:
-    """One BuiltWith ``Results`` entry; an unknown domain gets empty ``Paths``."""
-    fixture = TECHNOGRAPHICS.get(domain)
+def builtwith_result(
+    domain: str, fixture: Fixture | None, *, with_meta: bool = True
+) -> dict[str, Any]:
+    """One BuiltWith ``Results`` entry for ``domain``, from ``fixture_for_domain(domain)``; a
+    domain that is not the fixture's company site (or no fixture) gets empty ``Paths``."""
+    if fixture is not None and fixture.technographics_domain != domain:
+        fixture = None
     paths: list[dict[str, Any]] = []
     if fixture is not None and fixture.technologies:
         paths.append(

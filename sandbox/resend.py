@@ -14,14 +14,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.common import Reply, bearer_token, pause, read_json, serve_script
+from sandbox.common import Reply, bearer_token, injected_throttle, pause, read_json, serve_script
 from sandbox.fixtures import is_valid_email
-from sandbox.state import FaultRoll, SandboxState, recipients, resend_error
+from sandbox.state import FaultRoll, SandboxState, Throttle, recipients, resend_error
 
 VENDOR = "resend"
 MAX_RECIPIENTS = 50
 MAX_IDEMPOTENCY_KEY_CHARS = 256
-RATE_LIMIT_PER_SECOND = 2
 
 _NAMED_ADDRESS = re.compile(r"^[^<>]*<([^<>]+)>$")
 _TAG_PART = re.compile(r"^[A-Za-z0-9_\-]{1,256}$")
@@ -40,24 +39,29 @@ def auth_failure(request: Request, state: SandboxState) -> Reply | None:
     return None
 
 
+def rate_limited(throttle: Throttle) -> Reply:
+    limit = f"{throttle.limit_per_second:g}"
+    reply = resend_reply(
+        429,
+        "rate_limit_exceeded",
+        f"Too many requests. You can only make {limit} requests per second.",
+    )
+    reply.headers.update(
+        {
+            "retry-after": str(throttle.retry_after_seconds),
+            "ratelimit-limit": limit,
+            "ratelimit-remaining": "0",
+            "ratelimit-reset": str(throttle.retry_after_seconds),
+        }
+    )
+    return reply
+
+
 def fault_reply(roll: FaultRoll) -> Reply | None:
     if roll.kind == "error":
         return resend_reply(503, "application_error", "The service is temporarily unavailable.")
     if roll.kind == "rate_limit":
-        reply = resend_reply(
-            429,
-            "rate_limit_exceeded",
-            "Too many requests. You can only make 2 requests per second.",
-        )
-        reply.headers.update(
-            {
-                "retry-after": str(roll.retry_after_seconds),
-                "ratelimit-limit": str(RATE_LIMIT_PER_SECOND),
-                "ratelimit-remaining": "0",
-                "ratelimit-reset": str(roll.retry_after_seconds),
-            }
-        )
-        return reply
+        return rate_limited(injected_throttle(VENDOR, roll))
     return None
 
 
@@ -144,6 +148,10 @@ def routes(state: SandboxState) -> list[Route]:
         roll = state.roll_faults(VENDOR)
         reply = auth_failure(request, state)
         fault: str | None = roll.delay_label
+        throttled = False
+        # Over the limit, nothing is sent and the idempotency store is not consulted.
+        if reply is None and (throttle := state.throttle(VENDOR)) is not None:
+            reply, throttled = rate_limited(throttle), True
         if reply is None and not _valid_idempotency_key(idempotency_key):
             reply = resend_reply(
                 400,
@@ -166,6 +174,7 @@ def routes(state: SandboxState) -> list[Route]:
                 fault=fault,
                 error=reply.error,
                 request_body=payload,
+                throttled=throttled,
             )
             await pause(roll.delay_seconds)
             return reply.response()

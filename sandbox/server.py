@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -143,9 +144,12 @@ def _foreground_log_config() -> dict[str, Any]:
     return log_config
 
 
-def serve(host: str = "127.0.0.1", port: int = 8787) -> None:
-    """Run the sandbox in the foreground until Ctrl+C (the ``onboarding sandbox`` command)."""
-    state = SandboxState()
+def serve(
+    host: str = "127.0.0.1", port: int = 8787, *, rate_limits: Mapping[str, float] | None = None
+) -> None:
+    """Run the sandbox in the foreground until Ctrl+C (the ``onboarding sandbox`` command),
+    answering 429 past ``rate_limits`` (requests per second per vendor)."""
+    state = SandboxState(rate_limits=rate_limits)
     sock = _bind(host, port)
     server = uvicorn.Server(_config(state, log_config=_foreground_log_config()))
     url = _url(host, sock.getsockname()[1])
@@ -154,6 +158,12 @@ def serve(host: str = "127.0.0.1", port: int = 8787) -> None:
         url,
         url,
     )
+    if limits := state.rate_limits:
+        logger.info(
+            "Rate limits enforced (requests/s): %s; PUT %s/_sandbox/rate-limits changes them.",
+            ", ".join(f"{vendor} {rate:g}" for vendor, rate in limits.items()),
+            url,
+        )
     # uvicorn re-raises the Ctrl+C it already handled; the shutdown was clean.
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])

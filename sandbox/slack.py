@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.common import Reply, bearer_token, handle_call, read_json
-from sandbox.state import FaultRoll, SandboxState, SlackMessage, slack_ts_micros
+from sandbox.common import Reply, bearer_token, handle_call, injected_throttle, read_json
+from sandbox.state import FaultRoll, SandboxState, SlackMessage, Throttle, slack_ts_micros
 
 VENDOR = "slack"
 MAX_TEXT_CHARS = 40_000
@@ -50,13 +50,17 @@ def auth_failure(request: Request, state: SandboxState) -> Reply | None:
     return None
 
 
+def rate_limited(throttle: Throttle) -> Reply:
+    reply = slack_error("ratelimited", 429)
+    reply.headers["Retry-After"] = str(throttle.retry_after_seconds)
+    return reply
+
+
 def fault_reply(roll: FaultRoll) -> Reply | None:
     if roll.kind == "error":
         return slack_error("service_unavailable", 503)
     if roll.kind == "rate_limit":
-        reply = slack_error("ratelimited", 429)
-        reply.headers["Retry-After"] = str(roll.retry_after_seconds)
-        return reply
+        return rate_limited(injected_throttle(VENDOR, roll))
     return None
 
 
@@ -304,6 +308,7 @@ def routes(state: SandboxState) -> list[Route]:
             lookup=channel if isinstance(channel, str) else None,
             request_body=payload,
             auth_failure=lambda: auth_failure(request, state),
+            rate_limited=rate_limited,
             fault_reply=fault_reply,
             answer=lambda: post_message(state, payload),
         )
@@ -317,6 +322,7 @@ def routes(state: SandboxState) -> list[Route]:
             lookup=None,
             request_body=arguments,
             auth_failure=lambda: auth_failure(request, state),
+            rate_limited=rate_limited,
             fault_reply=fault_reply,
             answer=lambda: list_conversations(state, arguments),
         )
@@ -331,6 +337,7 @@ def routes(state: SandboxState) -> list[Route]:
             lookup=channel if isinstance(channel, str) else None,
             request_body=arguments,
             auth_failure=lambda: auth_failure(request, state),
+            rate_limited=rate_limited,
             fault_reply=fault_reply,
             answer=lambda: conversation_history(state, arguments),
         )

@@ -1,4 +1,5 @@
-"""Everything the sandbox remembers: credentials, calls received, faults, scripts, idempotency.
+"""Everything the sandbox remembers: credentials, calls received, faults, rate limits, scripts,
+idempotency.
 
 The HTTP handlers run in uvicorn's event loop while tests drive the same object from their own
 thread, so every read and write goes through one lock.
@@ -13,14 +14,21 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal
 
 VENDORS = ("clearbit", "builtwith", "slack", "resend")
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 BUILTWITH_CREDITS = 2000
+
+# Requests per second, as the vendors document them: Clearbit 600/min, BuiltWith about 10/s with
+# 8 at once (8/s keeps both), Slack about 1 message/s per channel, Resend 2/s.
+DOCUMENTED_RATE_LIMITS: Mapping[str, float] = MappingProxyType(
+    {"clearbit": 10.0, "builtwith": 8.0, "slack": 1.0, "resend": 2.0}
+)
 
 FaultKind = Literal["error", "rate_limit"]
 
@@ -35,6 +43,53 @@ def _seconds(name: str, value: float) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be zero or more seconds, got {value}")
     return float(value)
+
+
+def rate_limits_from_dict(data: Mapping[str, Any]) -> dict[str, float]:
+    """Vendor name to requests per second, checked; raises ValueError with a one-line reason."""
+    unknown = sorted(set(data) - set(VENDORS))
+    if unknown:
+        raise ValueError(f"unknown vendors {unknown}; choose from {list(VENDORS)}")
+    limits: dict[str, float] = {}
+    for vendor, value in data.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ValueError(
+                f"the {vendor} limit must be a positive number of requests per second, "
+                f"got {value!r}"
+            )
+        limits[vendor] = float(value)
+    return limits
+
+
+def parse_rate_limits(text: str) -> dict[str, float]:
+    """``documented``, ``none``, or ``clearbit=10,slack=1``, as the ``--rate-limits`` option
+    takes them; raises ValueError with a one-line reason."""
+    spec = text.strip().lower()
+    if spec == "documented":
+        return dict(DOCUMENTED_RATE_LIMITS)
+    if spec in {"", "none"}:
+        return {}
+    limits: dict[str, Any] = {}
+    for part in spec.split(","):
+        vendor, equals, value = part.partition("=")
+        vendor = vendor.strip()
+        if not equals or not vendor:
+            raise ValueError(
+                f"'{part.strip()}' is not vendor=requests-per-second; write e.g. "
+                "clearbit=10,slack=1, or documented"
+            )
+        if vendor in limits:
+            raise ValueError(f"{vendor} is given twice")
+        try:
+            limits[vendor] = float(value)
+        except ValueError:
+            limits[vendor] = value.strip()  # rate_limits_from_dict says what is wrong with it
+    return rate_limits_from_dict(limits)
 
 
 @dataclass(frozen=True)
@@ -160,6 +215,8 @@ class RecordedCall:
     fault: str | None = None
     error: str | None = None
     request_body: Any = None
+    # Answered 429 by an enforced rate limit (an injected one has fault "rate_limit" instead).
+    throttled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,6 +235,40 @@ class FaultRoll:
     def label(self) -> str | None:
         """The fault recorded with the call: a failure first, else the delay's cause."""
         return self.kind or self.delay_label
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """A 429 to answer: how long the client should wait, and the vendor's limit to report."""
+
+    retry_after_seconds: int
+    limit_per_second: float
+
+
+@dataclass
+class _TokenBucket:
+    """How vendors' limits behave: a burst of ``rate`` requests passes, then ``rate`` a second.
+
+    Holds at least one token, so that a limit under one request a second still lets some through.
+    """
+
+    rate: float
+    tokens: float
+    updated_at: float
+
+    @classmethod
+    def full(cls, rate: float, now: float) -> _TokenBucket:
+        return cls(rate, max(rate, 1.0), now)
+
+    def take(self, now: float) -> float:
+        """Take a token: 0 when there was one, else the seconds until there is one."""
+        elapsed = max(now - self.updated_at, 0.0)
+        self.tokens = min(max(self.rate, 1.0), self.tokens + elapsed * self.rate)
+        self.updated_at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
 
 
 @dataclass(frozen=True)
@@ -258,7 +349,11 @@ class SandboxState:
         slack_channels: Iterable[str] = ("#sales", "C0SALES"),
         clearbit_queued_times: int = 2,
         seed: int | None = None,
+        rate_limits: Mapping[str, float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``rate_limits``: requests per second each vendor takes before it answers 429 (a vendor
+        not named is unlimited). ``clock`` is what the limits measure time with."""
         if clearbit_queued_times < 0:
             raise ValueError("clearbit_queued_times must be zero or more")
         self.clearbit_key = clearbit_key
@@ -278,6 +373,10 @@ class SandboxState:
         self._slack_messages: list[SlackMessage] = []
         self._last_slack_ts_micros = 0
         self._builtwith_credits_used = 0
+        self._clock = clock
+        self._rate_limits: dict[str, float] = {}
+        self._buckets: dict[str, _TokenBucket] = {}
+        self.set_rate_limits(rate_limits or {})
 
     # --- faults -------------------------------------------------------------------------------
 
@@ -337,6 +436,42 @@ class SandboxState:
             delay_label = "latency"
         return FaultRoll(kind, delay, delay_label, faults.retry_after_seconds)
 
+    # --- rate limits --------------------------------------------------------------------------
+
+    @property
+    def rate_limits(self) -> dict[str, float]:
+        """Requests per second per limited vendor; a vendor not listed is unlimited."""
+        with self._lock:
+            return dict(self._rate_limits)
+
+    def set_rate_limits(self, limits: Mapping[str, float]) -> dict[str, float]:
+        """Replace every vendor's limit (``{}`` lifts them all); each starts with a full bucket."""
+        checked = rate_limits_from_dict(limits)
+        with self._lock:
+            now = self._clock()
+            self._rate_limits = checked
+            self._buckets = {v: _TokenBucket.full(rate, now) for v, rate in checked.items()}
+        return dict(checked)
+
+    def throttle(self, vendor: str) -> Throttle | None:
+        """Spend one of ``vendor``'s requests: None when it may go ahead, else the 429 to send."""
+        with self._lock:
+            bucket = self._buckets.get(vendor)
+            if bucket is None:
+                return None
+            wait = bucket.take(self._clock())
+        if wait <= 0:
+            return None
+        # Retry-After is whole seconds; rounding down would invite a retry that fails again.
+        return Throttle(max(math.ceil(wait), 1), bucket.rate)
+
+    def rate_limited(self, vendor: str | None = None) -> int:
+        """Requests answered 429 by an enforced limit (not by an injected fault), since reset."""
+        with self._lock:
+            return sum(
+                1 for c in self._calls if c.throttled and (vendor is None or c.vendor == vendor)
+            )
+
     # --- scripts ------------------------------------------------------------------------------
 
     def script(
@@ -376,6 +511,7 @@ class SandboxState:
         fault: str | None = None,
         error: str | None = None,
         request_body: Any = None,
+        throttled: bool = False,
     ) -> RecordedCall:
         call = RecordedCall(
             vendor=vendor,
@@ -389,6 +525,7 @@ class SandboxState:
             fault=fault,
             error=error,
             request_body=request_body,
+            throttled=throttled,
         )
         with self._lock:
             self._calls.append(call)
@@ -428,11 +565,18 @@ class SandboxState:
             "emails_accepted": emails_accepted,
             "duplicates_caught": sum(1 for c in calls if c.duplicate),
             "sales_alerts": sales_alerts,
+            "rate_limited": {
+                vendor: sum(1 for c in calls if c.throttled and c.vendor == vendor)
+                for vendor in VENDORS
+            },
         }
 
     def reset(self) -> None:
-        """Forget calls, sends, alerts, queued counters, faults and scripts; keep credentials."""
+        """Forget calls, sends, alerts, queued counters, faults and scripts; keep credentials and
+        rate limits, with their buckets full again."""
         with self._lock:
+            now = self._clock()
+            self._buckets = {v: _TokenBucket.full(r, now) for v, r in self._rate_limits.items()}
             self._calls.clear()
             self._idempotency.clear()
             self._emails.clear()

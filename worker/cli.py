@@ -128,12 +128,24 @@ def worker() -> None:
 def sandbox(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
+    rate_limits: Annotated[
+        str,
+        typer.Option(
+            help="Answer 429 past these requests per second: 'documented' (the vendors' own "
+            "limits), or e.g. 'clearbit=10,slack=1'; vendors not named are unlimited.",
+        ),
+    ] = "none",
 ) -> None:
     """Serve Clearbit, BuiltWith, Slack and Resend's wire formats locally, with fixtures."""
     from sandbox.server import SandboxStartError, serve
+    from sandbox.state import parse_rate_limits
 
     try:
-        serve(host=host, port=port)
+        limits = parse_rate_limits(rate_limits)
+    except ValueError as exc:
+        raise fail(f"--rate-limits: {exc}", 2) from None
+    try:
+        serve(host=host, port=port, rate_limits=limits)
     except SandboxStartError as exc:
         raise fail(str(exc)) from None
 
