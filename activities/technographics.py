@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from temporalio import activity
 
-from activities import spend, vendor_http
+from activities import vendor_http
 from activities.contracts import LOOK_UP_TECHNOGRAPHICS, Technographics, TechnographicsRequest
 from activities.enrichment_cache import BUILTWITH_STACK, EnrichmentCache, is_free_mail
 from activities.settings import VendorSettings
@@ -51,16 +51,9 @@ class BuiltWithTechnographics:
         domain = request.domain.strip().lower()
         if is_free_mail(domain):
             return Technographics(technologies=[], payload={"Results": [], "free_mail": domain})
-        cached = await self._cache.get(BUILTWITH_STACK, domain)
-        if cached is not None and self._cache.warehouse is not None:
-            await spend.record_call(
-                self._cache.warehouse, "builtwith", spend.CACHE_ENDPOINT, None, billed=False
-            )
-            payload = {
-                **cached.payload,
-                "cache": {"domain": domain, "cached_at": cached.cached_at.isoformat()},
-            }
-            return Technographics(technologies=technologies_in(payload), payload=payload)
+        cached = await self._cache.answer(BUILTWITH_STACK, domain, "builtwith")
+        if cached is not None:
+            return Technographics(technologies=technologies_in(cached), payload=cached)
         response = await vendor_http.send(
             self._client,
             VENDOR,

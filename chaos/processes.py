@@ -29,6 +29,11 @@ QUICK_EXIT_SECONDS = 10.0
 GIVE_UP_AFTER_QUICK_EXITS = 5
 
 
+# Vendor queue limits no run reaches, for runs about faults and the engine rather than the
+# vendors' limits (``VENDOR_RATE_LIMITS``).
+UNTHROTTLED_VENDORS = "clearbit=1000,builtwith=1000,slack=1000,resend=1000"
+
+
 def executable(name: str) -> str:
     """A command installed into this environment (``temporal``, ``onboarding``), else on PATH."""
     installed = BIN / name

@@ -78,8 +78,11 @@ def worker() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from worker.settings import WorkerSettings
+
     try:
         settings = VendorSettings()
+        tuning = WorkerSettings()
     except ValidationError as exc:
         raise fail(describe_validation_error(exc).replace("signup", "worker settings"), 2) from None
     require_encryption_keys("the worker will not write personal data to Temporal unencrypted")
@@ -116,7 +119,7 @@ def worker() -> None:
             )
         stop = asyncio.Event()
         stop_on_signals(stop)
-        await run_worker(client, settings, stop)
+        await run_worker(client, settings, stop, tuning=tuning)
 
     try:
         run(_serve())

@@ -1,13 +1,20 @@
 """The worker: builds the activities once with their settings and a shared HTTP client, and hosts
-the journey on the ``onboarding`` task queue until told to stop."""
+the journey on the ``onboarding`` task queue until told to stop.
+
+Each vendor's calls run on a task queue of their own (``onboarding-enrichment``, ...) whose rate
+the server holds to the vendor's limit (``VENDOR_RATE_LIMITS``) across every worker polling it:
+a burst of signups waits in the queue instead of tripping the vendor's 429s."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from opentelemetry.trace import TracerProvider
@@ -21,6 +28,13 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.contracts import (
+    ENRICH_SIGNUP,
+    LOOK_UP_TECHNOGRAPHICS,
+    POST_SALES_ALERT,
+    SEND_ONBOARDING_EMAIL,
+    vendor_task_queue,
+)
 from activities.enrichment import ClearbitEnrichment
 from activities.onboarding_email import ResendEmail
 from activities.sales_alert import SlackSalesAlert
@@ -29,11 +43,14 @@ from activities.spend import SpendLedger
 from activities.technographics import BuiltWithTechnographics
 from activities.warehouse import Warehouse
 from starter.telemetry import instrument_http_client
+from worker.settings import WorkerSettings
 from workflows import search_attributes
 from workflows.journey import OnboardingJourney
 from workflows.models import TASK_QUEUE
 
 log = logging.getLogger("onboarding.worker")
+
+WAREHOUSE_THREADS = 16
 
 # pydantic imports the email validator lazily, while validating a signup inside the sandbox.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
@@ -51,7 +68,10 @@ def http_client(settings: VendorSettings) -> httpx.AsyncClient:
     """The one HTTP client every vendor call of this worker shares."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.http_timeout_seconds, connect=5.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        limits=httpx.Limits(
+            max_connections=settings.http_max_connections,
+            max_keepalive_connections=settings.http_max_keepalive_connections,
+        ),
         headers={"User-Agent": "onboarding-journeys/0.1"},
     )
 
@@ -64,34 +84,67 @@ async def run_worker(
     task_queue: str = TASK_QUEUE,
     journey: type = OnboardingJourney,
     tracer_provider: TracerProvider | None = None,
+    tuning: WorkerSettings | None = None,
 ) -> None:
     """Run the worker until ``stop`` is set, then finish in-flight tasks and shut down.
 
     Vendor calls are traced with ``tracer_provider`` (default: the global one); workflows and
     activities with the client's tracing interceptor."""
     quiet_http_logs()
+    tuning = tuning or WorkerSettings()
     warehouse = Warehouse(settings.warehouse_url)
     async with instrument_http_client(http_client(settings), tracer_provider) as http:
         # Every vendor answer goes into the spend ledger, whichever activity asked.
         http.event_hooks["response"].append(SpendLedger(warehouse).record_response)
-        with ThreadPoolExecutor(max_workers=16, thread_name_prefix="warehouse") as executor:
-            worker = Worker(
+        # Each role's activity, and the vendor whose rate limit its queue keeps.
+        vendor_calls: dict[str, tuple[str, Callable[..., Any]]] = {
+            ENRICH_SIGNUP: ("clearbit", ClearbitEnrichment(http, settings, warehouse).enrich),
+            LOOK_UP_TECHNOGRAPHICS: (
+                "builtwith",
+                BuiltWithTechnographics(http, settings, warehouse).look_up,
+            ),
+            POST_SALES_ALERT: ("slack", SlackSalesAlert(http, settings).post),
+            SEND_ONBOARDING_EMAIL: ("resend", ResendEmail(http, settings).send),
+        }
+        # Warehouse writes run on threads, as many as the engine's connection pool serves.
+        with ThreadPoolExecutor(
+            max_workers=WAREHOUSE_THREADS, thread_name_prefix="warehouse"
+        ) as executor:
+            journeys = Worker(
                 client,
                 task_queue=task_queue,
                 workflows=[journey],
-                activities=[
-                    ClearbitEnrichment(http, settings).enrich,
-                    BuiltWithTechnographics(http, settings, warehouse).look_up,
-                    SlackSalesAlert(http, settings).post,
-                    ResendEmail(http, settings).send,
-                    warehouse.save_activity,
-                ],
+                # The vendor calls too: journeys started before vendor queues existed
+                # scheduled them here.
+                activities=[warehouse.save_activity, *(call for _, call in vendor_calls.values())],
                 activity_executor=executor,
                 workflow_runner=WORKFLOW_RUNNER,
+                max_cached_workflows=tuning.max_cached_workflows,
+                max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
+                max_concurrent_activities=WAREHOUSE_THREADS,
                 graceful_shutdown_timeout=timedelta(seconds=10),
             )
-            async with worker:
-                log.info("worker polling task queue %r", task_queue)
+            vendors = [
+                Worker(
+                    client,
+                    task_queue=vendor_task_queue(task_queue, name),
+                    activities=[call],
+                    max_task_queue_activities_per_second=settings.rate_limit(vendor),
+                    max_concurrent_activities=tuning.max_concurrent_activities,
+                    graceful_shutdown_timeout=timedelta(seconds=10),
+                )
+                for name, (vendor, call) in vendor_calls.items()
+            ]
+            async with contextlib.AsyncExitStack() as running:
+                for worker in (journeys, *vendors):
+                    await running.enter_async_context(worker)
+                log.info(
+                    "worker polling task queue %r and its vendor queues (%s)",
+                    task_queue,
+                    ", ".join(
+                        f"{v} {settings.rate_limit(v):g}/s" for v, _ in vendor_calls.values()
+                    ),
+                )
                 await stop.wait()
                 log.info("stopping: finishing in-flight tasks")
     warehouse.close()

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         Technographics,
         TechnographicsRequest,
         WarehouseRecord,
+        vendor_task_queue,
     )
     from workflows import search_attributes as sa
     from workflows.models import (
@@ -64,6 +65,10 @@ VENDOR_RETRY = RetryPolicy(
 )
 
 ResultT = TypeVar("ResultT")
+
+# Journeys started since this change send all the search-attribute changes of one workflow task
+# as one upsert (one history event, one visibility write, one billed action) instead of one each.
+ONE_UPSERT_PER_TASK = "one-upsert-per-workflow-task"
 
 _RANGE_LOWER_BOUND = re.compile(r"^\s*(\d+)\s*([kK])?")
 
@@ -103,9 +108,12 @@ class OnboardingJourney:
         self._schedule: list[timedelta] = []
         self._sequence_started_at: datetime | None = None
         self._previous_sent_at: datetime | None = None
+        self._merge_upserts = False
+        self._pending: dict[str, Any] = {}  # attribute name -> its latest change, not yet sent
 
     @workflow.run
     async def run(self, journey: JourneyInput) -> JourneyState:
+        self._merge_upserts = workflow.patched(ONE_UPSERT_PER_TASK)
         signup, config = journey.signup, journey.config
         self._count("onboarding_journeys_started", "Journeys started.")
 
@@ -182,6 +190,7 @@ class OnboardingJourney:
             self._pauses.append((workflow.now(), None))
             self._step("paused")
             self._publish_stage()
+            self._send_upserts()
 
     @workflow.signal
     def resume(self) -> None:
@@ -192,6 +201,7 @@ class OnboardingJourney:
             self._pauses[-1] = (started, workflow.now())
             self._step("resumed")
             self._publish_stage()
+            self._send_upserts()
 
     @workflow.update
     def reschedule(self, request: RescheduleRequest) -> datetime:
@@ -351,6 +361,7 @@ class OnboardingJourney:
                 return True
             self._set_stage(Stage.WAITING_EMAIL)
             self._wake = False
+            self._send_upserts()
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._stop is not None or self._state.paused or self._wake,
@@ -389,10 +400,12 @@ class OnboardingJourney:
         *,
         summary: str,
     ) -> ResultT:
+        self._send_upserts()
         result: ResultT = await workflow.execute_activity(
             activity,
             arg,
             result_type=result_type,
+            task_queue=vendor_task_queue(workflow.info().task_queue, activity),
             start_to_close_timeout=config.vendor_call_timeout,
             retry_policy=VENDOR_RETRY,
             summary=summary,
@@ -402,10 +415,12 @@ class OnboardingJourney:
     async def _may_proceed(self) -> bool:
         """Hold here while paused; False once the journey has been stopped."""
         if self._state.paused and not self._stop:
+            self._send_upserts()
             await workflow.wait_condition(lambda: not self._state.paused or self._stop is not None)
         return self._stop is None
 
     async def _wait_unless_stopped(self, duration: timedelta, summary: str) -> None:
+        self._send_upserts()
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: self._stop is not None, timeout=duration, timeout_summary=summary
@@ -419,8 +434,18 @@ class OnboardingJourney:
         self._upsert(sa.JOURNEY_STAGE.value_set(self._state.stage_label))
 
     def _upsert(self, *updates: Any) -> None:
-        workflow.upsert_search_attributes(list(updates))
+        if self._merge_upserts:
+            self._pending.update((update.key.name, update) for update in updates)
+        else:
+            workflow.upsert_search_attributes(list(updates))
         self._publish_details()
+
+    def _send_upserts(self) -> None:
+        """The search-attribute changes made since the journey last waited, as one upsert;
+        called before every wait, so the Web UI never shows a stale stage."""
+        if self._pending:
+            workflow.upsert_search_attributes(list(self._pending.values()))
+            self._pending.clear()
 
     def _step(self, description: str) -> None:
         self._state.path.append(description)
@@ -459,6 +484,7 @@ class OnboardingJourney:
         self._state.next_email_due_at = None
         self._set_stage(Stage.DONE)
         self._upsert(sa.JOURNEY_OUTCOME.value_set(outcome))
+        self._send_upserts()
         self._step(f"ended {outcome}")
         self._count("onboarding_journeys_finished", "Journeys finished.", outcome=str(outcome))
         return self._state

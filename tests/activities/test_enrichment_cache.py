@@ -13,10 +13,16 @@ import sqlalchemy as sa
 from temporalio.testing import ActivityEnvironment
 
 from activities.contracts import TechnographicsRequest
-from activities.enrichment_cache import BUILTWITH_STACK, is_free_mail
+from activities.enrichment_cache import (
+    BUILTWITH_STACK,
+    ROLE_LOCAL_PARTS,
+    is_free_mail,
+    is_role_address,
+)
 from activities.settings import VendorSettings, parse_ttl
 from activities.technographics import BuiltWithTechnographics
 from activities.warehouse import Warehouse, enrichment_cache
+from sandbox.fixtures import ROLE_LOCAL_PARTS as SANDBOX_ROLE_LOCAL_PARTS
 from sandbox.server import SandboxServer
 from tests.conftest import RunningWorker, _worker
 from tests.workflows.test_journey import signup, start
@@ -33,7 +39,7 @@ def counts(sandbox: SandboxServer) -> tuple[int, int]:
     return len(sandbox.state.calls("clearbit")), len(sandbox.state.calls("builtwith"))
 
 
-async def test_two_colleagues_cost_one_technographics_lookup(
+async def test_two_colleagues_cost_one_lookup_of_each_vendor(
     skipping_worker: RunningWorker, sandbox: SandboxServer
 ) -> None:
     assert await run_journey(skipping_worker, "sam@shopbright.example") == Outcome.EMAILS_COMPLETED
@@ -42,12 +48,51 @@ async def test_two_colleagues_cost_one_technographics_lookup(
     state = await second.result()
 
     assert state.outcome == Outcome.EMAILS_COMPLETED
-    # Clearbit is still asked per person: its answer also says whether the address is a
-    # person's (a role address such as info@ must not inherit a colleague's company).
-    assert counts(sandbox) == (2, 1)
-    rows = Warehouse(skipping_worker.settings.warehouse_url).rows(second.id)
-    builtwith = next(r["payload"] for r in rows if r["step"] == "builtwith_technographics")
-    assert builtwith["cache"]["domain"] == "shopbright.example"
+    assert counts(sandbox) == (1, 1)
+    rows = {
+        r["step"]: r["payload"]
+        for r in Warehouse(skipping_worker.settings.warehouse_url).rows(second.id)
+    }
+    assert rows["builtwith_technographics"]["cache"]["domain"] == "shopbright.example"
+    # The cached answer is the company's: the colleague has no person part.
+    enrichment = rows["clearbit_enrichment"]
+    assert enrichment["person"] is None
+    assert enrichment["company"]["domain"] == "shopbright.example"
+    assert enrichment["company"]["cache"]["domain"] == "shopbright.example"
+    calls = Warehouse(skipping_worker.settings.warehouse_url).calls(second.id)
+    assert sorted(
+        (c["vendor"], c["endpoint"], c["billed"]) for c in calls if c["endpoint"] == "cache"
+    ) == [
+        ("builtwith", "cache", False),
+        ("clearbit", "cache", False),
+    ]
+
+
+async def test_an_enterprise_colleague_from_the_cache_still_alerts_sales(
+    skipping_worker: RunningWorker, sandbox: SandboxServer
+) -> None:
+    assert await run_journey(skipping_worker, "kim@globex.example") == Outcome.SALES_ALERTED
+    assert await run_journey(skipping_worker, "lee@globex.example") == Outcome.SALES_ALERTED
+    assert len(sandbox.state.calls("clearbit")) == 1
+    assert len(sandbox.state.slack_messages()) == 2
+
+
+async def test_a_role_address_never_inherits_a_colleagues_company(
+    skipping_worker: RunningWorker, sandbox: SandboxServer
+) -> None:
+    # Whichever comes first, info@ ends as Clearbit would end it.
+    assert await run_journey(skipping_worker, "info@shopbright.example") == Outcome.INVALID_EMAIL
+    assert await run_journey(skipping_worker, "sam@shopbright.example") == Outcome.EMAILS_COMPLETED
+    clearbit_calls = len(sandbox.state.calls("clearbit"))
+    for email in ("info@shopbright.example", "Support+eu@shopbright.example"):
+        assert await run_journey(skipping_worker, email) == Outcome.INVALID_EMAIL
+    assert len(sandbox.state.calls("clearbit")) == clearbit_calls
+
+
+def test_the_role_list_covers_every_address_clearbit_refuses() -> None:
+    assert SANDBOX_ROLE_LOCAL_PARTS <= ROLE_LOCAL_PARTS
+    assert is_role_address("Info+billing@acme.example")
+    assert not is_role_address("information.desk.lead@acme.example")
 
 
 async def test_an_expired_answer_is_asked_again(

@@ -35,12 +35,13 @@ async def test_an_email_journey_bills_clearbit_builtwith_and_each_email(
         ("resend", "emails", 200, True),
         ("resend", "emails", 200, True),
     ]
-    # A colleague: Clearbit is asked for the person, the stack comes from the cache, unbilled.
+    # A colleague: the company and its stack come from the cache, unbilled; emails are billed.
     colleague = await start(skipping_worker, signup("alex@shopbright.example"))
     await colleague.result()
-    assert ledger(skipping_worker, colleague.id)[:2] == [
-        ("clearbit", "combined/find", 200, True),
+    assert ledger(skipping_worker, colleague.id) == [
+        ("clearbit", "cache", None, False),
         ("builtwith", "cache", None, False),
+        *[("resend", "emails", 200, True)] * 3,
     ]
 
 

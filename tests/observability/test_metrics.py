@@ -18,6 +18,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities import vendor_http
+from activities.contracts import (
+    ENRICH_SIGNUP,
+    LOOK_UP_TECHNOGRAPHICS,
+    POST_SALES_ALERT,
+    SEND_ONBOARDING_EMAIL,
+    vendor_task_queue,
+)
 from activities.settings import VendorSettings
 from sandbox.server import SandboxServer
 from starter.journeys import start_journey
@@ -103,17 +110,22 @@ async def test_metrics_count_what_the_journeys_did(
     assert response.status_code == 200
     scrape = Scrape(response.text)
     ours = {"task_queue": task_queue}
+    # Vendor calls run on each vendor's own queue, next to the journeys'.
+    clearbit = {"task_queue": vendor_task_queue(task_queue, ENRICH_SIGNUP)}
+    builtwith = {"task_queue": vendor_task_queue(task_queue, LOOK_UP_TECHNOGRAPHICS)}
+    slack = {"task_queue": vendor_task_queue(task_queue, POST_SALES_ALERT)}
+    resend = {"task_queue": vendor_task_queue(task_queue, SEND_ONBOARDING_EMAIL)}
 
     calls = "onboarding_vendor_calls"
-    assert scrape.total(calls, vendor="clearbit", outcome="ok", **ours) == 2
-    assert scrape.total(calls, vendor="clearbit", outcome="unavailable", **ours) == 1
-    assert scrape.total(calls, vendor="clearbit", outcome="not_found", **ours) == 1
-    assert scrape.total(calls, vendor="builtwith", outcome="ok", **ours) == 1
-    assert scrape.total(calls, vendor="resend", outcome="ok", **ours) == 3
-    assert scrape.total(calls, vendor="slack", outcome="ok", **ours) == 1
-    assert scrape.total("onboarding_vendor_latency_count", vendor="clearbit", **ours) == 4
-    assert scrape.total("onboarding_vendor_latency_count", vendor="resend", **ours) == 3
-    assert scrape.total("onboarding_vendor_latency_sum", vendor="resend", **ours) > 0
+    assert scrape.total(calls, vendor="clearbit", outcome="ok", **clearbit) == 2
+    assert scrape.total(calls, vendor="clearbit", outcome="unavailable", **clearbit) == 1
+    assert scrape.total(calls, vendor="clearbit", outcome="not_found", **clearbit) == 1
+    assert scrape.total(calls, vendor="builtwith", outcome="ok", **builtwith) == 1
+    assert scrape.total(calls, vendor="resend", outcome="ok", **resend) == 3
+    assert scrape.total(calls, vendor="slack", outcome="ok", **slack) == 1
+    assert scrape.total("onboarding_vendor_latency_count", vendor="clearbit", **clearbit) == 4
+    assert scrape.total("onboarding_vendor_latency_count", vendor="resend", **resend) == 3
+    assert scrape.total("onboarding_vendor_latency_sum", vendor="resend", **resend) > 0
 
     assert scrape.total("onboarding_journeys_started", **ours) == 3
     finished = "onboarding_journeys_finished"

@@ -37,7 +37,7 @@ from starter.encryption import (
 from starter.journeys import start_journey
 from tests.conftest import RunningWorker, _worker, binary
 from tests.helpers import wait_for_emails
-from workflows.journey import OnboardingJourney
+from workflows.journey import ONE_UPSERT_PER_TASK, OnboardingJourney
 from workflows.models import JourneyConfig, JourneyInput, JourneyState, Outcome, Signup
 
 FIRST, LAST = "Marisol", "Vantongeren"
@@ -168,9 +168,20 @@ async def test_no_personal_data_in_the_history_and_the_codec_server_reveals_it(
     assert last_failure.encoded_attributes.metadata["encoding"] == ENCODING
     # Every payload the project wrote is encrypted (search attributes and headers are not its
     # data: they carry no personal data by design).
+    # Nor are the SDK's patch markers: it writes them itself, holding a patch's name only.
+    patches = [
+        e.marker_recorded_event_attributes
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+    assert patches
+    for marker in patches:
+        for _, payload in payloads_in(marker):
+            assert json.loads(payload.data) == {"id": ONE_UPSERT_PER_TASK, "deprecated": False}
     found = [
         (path, payload)
         for event in history.events
+        if event.marker_recorded_event_attributes.marker_name != "core_patch"
         for path, payload in payloads_in(event)
         if "search_attributes" not in path and ".header." not in path
     ]
