@@ -28,6 +28,17 @@ VENDOR_ROLES = {
 }
 
 
+# The server splits a queue's rate limit across the queue's partitions and rounds each share's
+# burst up (to at least two tasks), so a partitioned queue can dispatch well over the limit in a
+# second. Vendor queues get one partition and a burst of one task (on a cluster: dynamic config,
+# see deploy/temporal-dynamicconfig.yaml); these are the dev server's flags for it.
+ONE_PARTITION_DEV_SERVER_FLAGS = (
+    "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+    "--dynamic-config-value", "matching.minTaskThrottlingBurstSize=1",
+)  # fmt: skip
+
+
 def vendor_task_queue(journey_task_queue: str, activity_name: str) -> str:
     """The task queue of a vendor role's calls for journeys on ``journey_task_queue``
     (``onboarding`` → ``onboarding-enrichment``); the warehouse stays on the journey's queue."""

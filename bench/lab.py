@@ -32,6 +32,9 @@ from workflows.models import TASK_QUEUE, JourneyConfig
 
 # Compressed so a journey's emails go out as fast as the vendors answer.
 EMAIL_SCHEDULE = (timedelta(0), timedelta(0), timedelta(0))
+# Throughput and latency measure the engine and the worker, not the vendors' limits; the burst
+# scenarios set the real ones.
+UNTHROTTLED = processes.UNTHROTTLED_VENDORS
 READY_TIMEOUT_SECONDS = 60.0
 
 
@@ -55,6 +58,19 @@ def rss_bytes(pid: int) -> int:
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1]) * 1024
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process and its children have used, from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for one in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     return total
 
 
@@ -83,6 +99,7 @@ class Lab:
         self.webhook: Child | None = None
         self.worker: Child | None = None
         self.noop_worker: Child | None = None
+        self.worker_env: dict[str, str] = {}
         self._client: Client | None = None
         self._plain: Client | None = None
         self.http = httpx.AsyncClient(
@@ -117,9 +134,21 @@ class Lab:
             SIGNUP_WEBHOOK_SECRET=self.secret,
             **{KEYS_ENV: self.encryption_keys},
             SEGMENT_SHARED_SECRET=secrets.token_urlsafe(32),
+            VENDOR_RATE_LIMITS=UNTHROTTLED,
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.worker_env)
         return env
+
+    async def restart_worker(self, **overrides: str) -> None:
+        """The journey worker again, with ``overrides`` on top of the lab's environment (the
+        settings of the ones before are dropped)."""
+        assert self.worker is not None
+        self.worker.stop(timeout=15)
+        self.worker_env = dict(overrides)
+        self.worker = processes.worker(0, self.env(), self.run_dir)
+        self.worker.start()
+        await self._until(lambda: self._polled(TASK_QUEUE), "the journey worker to poll")
 
     async def up(self) -> None:
         self.sandbox.start()
@@ -158,6 +187,10 @@ class Lab:
     def worker_rss(self) -> int:
         assert self.worker is not None and self.worker.pid is not None
         return rss_bytes(self.worker.pid)
+
+    def worker_cpu(self) -> float:
+        assert self.worker is not None and self.worker.pid is not None
+        return cpu_seconds(self.worker.pid)
 
     @property
     def webhook_url(self) -> str:

@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench.sizing import table
+
 # (scenario, measure, label, unit, format)
 ROWS = [
     ("ingest", "webhook_per_s", "Ingest: signups accepted by the webhook", "/s", ".0f"),
@@ -24,6 +26,11 @@ ROWS = [
     ("throughput", "ceiling_workflows_per_s", "Ceiling: no-op workflows", "/s", ".1f"),
     ("throughput", "ceiling_activities_per_s", "Ceiling: no-op activities", "/s", ".0f"),
     ("throughput", "journeys_to_ceiling", "Throughput / ceiling (target ≥ 0.8)", "x", ".2f"),
+    ("throughput", "worker_cpu_ms_per_journey", "Per journey: worker CPU", "ms", ".0f"),
+    ("throughput", "actions", "Per journey: Temporal actions (billed events)", "", ".1f"),
+    ("throughput", "history_events", "Per journey: history events", "", ".1f"),
+    ("throughput", "workflow_tasks", "Per journey: workflow tasks", "", ".1f"),
+    ("throughput", "history_bytes", "Per journey: history size", "bytes", ".0f"),
     ("latency", "p50_ms", "Signup 202 → sales alert posted, p50", "ms", ".0f"),
     ("latency", "p99_ms", "Signup 202 → sales alert posted, p99", "ms", ".0f"),
 ]
@@ -53,21 +60,70 @@ def markdown(data: dict[str, Any], chart: str) -> str:
             f"| {label} | {stat['median']:{fmt}} {unit} | "
             f"{stat['min']:{fmt}} - {stat['max']:{fmt}} |"
         )
-    if data.get("in_flight"):
+    in_flight = data.get("in_flight") or {}
+    if in_flight:
         lines += [
             "",
-            "Journeys parked between email 1 and email 2 (schedule 0s,10m,20m), one run:",
+            "Journeys in flight: parked between email 1 and email 2 (schedule 0s,1h,2h), one run:",
             "",
             "| in flight | worker RSS | RSS growth | DB bytes / journey | parked/s | "
             f"journeys/s alongside ({s['probe']} fresh) |",
             "|---:|---:|---:|---:|---:|---:|",
         ]
-        for row in data["in_flight"]:
+        for row in in_flight["levels"]:
             lines.append(
                 f"| {row['journeys']:.0f} | {row['worker_rss_mb']:.0f} MiB | "
                 f"{row['worker_rss_growth_mb']:.0f} MiB | {row['db_bytes_per_journey']:.0f} | "
                 f"{row['parked_per_s']:.1f} | {row['journeys_per_s']:.1f} |"
             )
+        d = in_flight["drain"]
+        lines += [
+            "",
+            f"All {d['journeys']:.0f} parked journeys' email 2 moved to one moment "
+            f"({d['reschedules_per_s']:.0f} `reschedule` updates/s), then sent with Resend "
+            f"limited to {d['resend_limit_per_s']:g}/s: **{d['seconds']:.0f} s** "
+            f"({d['sent_per_s']:.1f} sent/s), {d['throttled_429']:.0f} answered 429, "
+            f"worker RSS at most {d['worker_peak_rss_mb']:.0f} MiB.",
+        ]
+    if "burst" in data:
+        b = data["burst"]
+        lines += [
+            "",
+            f"Burst: {b['signups']} signups of the company mix at once, sandbox and worker at "
+            "the vendors' documented limits: every journey through its first round of calls "
+            f"in **{b['seconds']:.0f} s**, **{b['throttled_429']} answered 429**.",
+            "",
+            "| vendor | limit | calls | busiest second |",
+            "|---|---:|---:|---:|",
+        ]
+        for vendor, limit in b["limits"].items():
+            lines.append(
+                f"| {vendor} | {limit:g}/s | {b['calls'][vendor]} | {b['busiest_second'][vendor]} |"
+            )
+    if "spend" in data:
+        sp = data["spend"]
+        off, on = sp["cache_off"], sp["cache_on"]
+        lines += [
+            "",
+            f"Spend per 1,000 signups ({sp['signups']} signups: Zipf over 200 companies, 30% "
+            "free-mail), vendor calls (billed):",
+            "",
+            "| vendor | cache off | cache on |",
+            "|---|---:|---:|",
+        ]
+        for vendor in off["calls_per_1000"]:
+            lines.append(
+                f"| {vendor} | {off['calls_per_1000'][vendor]:.0f} "
+                f"({off['billed_per_1000'][vendor]:.0f}) | {on['calls_per_1000'][vendor]:.0f} "
+                f"({on['billed_per_1000'][vendor]:.0f}) |"
+            )
+        lines.append(
+            f"| estimated cost | ${off['cost_per_1000']:.2f} | ${on['cost_per_1000']:.2f} |"
+        )
+    sizing = table(data)
+    if sizing:
+        lines += ["", "Sizing, from the measured per-journey costs above (`bench/sizing.py`):", ""]
+        lines += sizing
     lines += ["", f"![throughput and memory vs journeys in flight]({chart})", ""]
     return "\n".join(lines)
 
@@ -77,7 +133,7 @@ def chart(data: dict[str, Any], path: Path) -> None:
     levels = [0.0]
     throughput = [float(data["throughput"]["journeys_per_s"]["median"])]
     rss: list[float] = []
-    for row in data.get("in_flight", []):
+    for row in (data.get("in_flight") or {}).get("levels", []):
         levels.append(row["journeys"])
         throughput.append(row["journeys_per_s"])
         rss.append(row["worker_rss_mb"])

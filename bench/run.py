@@ -38,6 +38,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from activities.settings import DOCUMENTED_RATE_LIMITS
 from bench import report, scenarios
 from bench.lab import Lab
 from chaos import processes
@@ -54,15 +55,20 @@ class Sizes:
     enterprise: int
     in_flight: tuple[int, ...]
     probe: int
+    spend: int
+    burst: int
+    drain_rate: float
 
 
 DEFAULT = Sizes(
-    runs=3, signups=500, concurrency=32, journeys=200, enterprise=50, in_flight=(1000, 5000),
-    probe=50,
+    runs=3, signups=500, concurrency=32, journeys=200, enterprise=50,
+    in_flight=(1000, 5000, 10000), probe=50, spend=1000, burst=1000,
+    drain_rate=DOCUMENTED_RATE_LIMITS["resend"],
 )  # fmt: skip
 QUICK = Sizes(
-    runs=1, signups=12, concurrency=8, journeys=8, enterprise=4, in_flight=(10, 20), probe=4
-)
+    runs=1, signups=12, concurrency=8, journeys=8, enterprise=4, in_flight=(10, 20), probe=4,
+    spend=20, burst=20, drain_rate=10.0,
+)  # fmt: skip
 
 
 def machine() -> dict[str, Any]:
@@ -159,9 +165,23 @@ async def execute(sizes: Sizes, run_dir: Path, skip_in_flight: bool) -> dict[str
                 "alert latency",
                 lambda tag: scenarios.alert_latency(lab, tag, sizes.enterprise, progress),
             )
+            progress.console.log("spend: the company mix with the enrichment cache off, then on")
+            data["spend"] = await scenarios.spend(
+                lab, uuid.uuid4().hex[:6], sizes.spend, c, progress
+            )
+            progress.console.log("burst: the vendors' documented limits, in sandbox and worker")
+            data["burst"] = await scenarios.burst(
+                lab, uuid.uuid4().hex[:6], sizes.burst, c, progress
+            )
             if not skip_in_flight:
                 data["in_flight"] = await scenarios.in_flight(
-                    lab, uuid.uuid4().hex[:6], sizes.in_flight, sizes.probe, c, progress
+                    lab,
+                    uuid.uuid4().hex[:6],
+                    sizes.in_flight,
+                    sizes.probe,
+                    c,
+                    progress,
+                    sizes.drain_rate,
                 )
         finally:
             await lab.down()
@@ -180,7 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--in-flight",
         default=None,
-        help="parked journeys levels, comma-separated (1000,5000); 'none' skips the scenario",
+        help="parked journeys levels, comma-separated (1000,5000,10000); 'none' skips it",
+    )
+    parser.add_argument("--spend", type=int, default=None, help="spend: signups (1000)")
+    parser.add_argument("--burst", type=int, default=None, help="burst: signups (1000)")
+    parser.add_argument(
+        "--drain-rate",
+        type=float,
+        default=None,
+        help="Resend's limit (per second) while every parked email 2 is due at once (2)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output folder")
     args = parser.parse_args(argv)
@@ -196,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         enterprise=args.enterprise or base.enterprise,
         in_flight=levels,
         probe=base.probe,
+        spend=args.spend or base.spend,
+        burst=args.burst or base.burst,
+        drain_rate=args.drain_rate or base.drain_rate,
     )
     run_dir = Path(tempfile.mkdtemp(prefix="onboarding-bench-"))
     try:

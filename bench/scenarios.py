@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import random
 import statistics
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,20 +16,32 @@ from typing import Any, TypeVar
 
 from rich.progress import Progress
 from standardwebhooks.webhooks import Webhook
+from temporalio.api.enums.v1 import EventType
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
+from activities.settings import DOCUMENTED_RATE_LIMITS, VENDORS, VendorSettings
+from activities.warehouse import Warehouse
 from bench import noop
 from bench.lab import Lab, fast_config
-from sandbox.fixtures import sample_signups
+from sandbox.fixtures import sample_signups, synthetic_domain
+from sandbox.state import AcceptedEmail
 from workflows.journey import OnboardingJourney
-from workflows.models import TASK_QUEUE, JourneyConfig, JourneyInput, Signup, journey_id
+from workflows.models import (
+    TASK_QUEUE,
+    JourneyConfig,
+    JourneyInput,
+    RescheduleRequest,
+    Signup,
+    journey_id,
+)
 
 T = TypeVar("T")
 
 # Enrich, save, look up the stack, save, three emails.
 ACTIVITIES_PER_JOURNEY = 7
-# Parked journeys wait here between email 1 and email 2.
-PARKED_SCHEDULE = (timedelta(0), timedelta(minutes=10), timedelta(minutes=20))
+# Parked journeys wait here between email 1 and email 2, long enough for 10,000 to park.
+PARKED_SCHEDULE = (timedelta(0), timedelta(hours=1), timedelta(hours=2))
 
 
 def signup(tag: str, n: int, fixture: str) -> dict[str, Any]:
@@ -189,6 +204,7 @@ async def journey_throughput(
     """``count`` journeys (each ``ACTIVITIES_PER_JOURNEY`` vendor calls) from first start to last
     close."""
     events = [signup(tag, n, "shopbright") for n in range(count)]
+    cpu = lab.worker_cpu()
     began = time.monotonic()
     await bare_starts(lab, events, fast_config(), concurrency, progress, "journeys starting")
     ended = await wait_closed(
@@ -198,6 +214,46 @@ async def journey_throughput(
     return {
         "journeys_per_s": count / seconds,
         "activities_per_s": count * ACTIVITIES_PER_JOURNEY / seconds,
+        "worker_cpu_ms_per_journey": (lab.worker_cpu() - cpu) * 1000 / count,
+    }
+
+
+# The history events Temporal Cloud bills as one action each (its pricing page): a start, each
+# activity attempt, each timer, each signal, update and search-attribute upsert, each marker.
+BILLED_EVENTS = {
+    "WorkflowExecutionStarted",
+    "TimerStarted",
+    "WorkflowExecutionSignaled",
+    "UpsertWorkflowSearchAttributes",
+    "MarkerRecorded",
+    "WorkflowExecutionUpdateAccepted",
+}
+
+
+async def history_costs(lab: Lab, workflow_ids: Sequence[str]) -> dict[str, float]:
+    """What one closed journey's history holds, on average over ``workflow_ids``."""
+    events = actions = activities = workflow_tasks = size = 0
+    for workflow_id in workflow_ids:
+        history = await lab.client.get_workflow_handle(workflow_id).fetch_history()
+        for event in history.events:
+            size += event.ByteSize()
+            name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+            kind = "".join(part.capitalize() for part in name.split("_"))
+            events += 1
+            if kind in BILLED_EVENTS:
+                actions += 1
+            elif kind == "ActivityTaskStarted":
+                actions += 1  # one per attempt: a retried call is billed again
+                activities += 1
+            elif kind == "WorkflowTaskCompleted":
+                workflow_tasks += 1
+    n = max(len(workflow_ids), 1)
+    return {
+        "history_events": events / n,
+        "history_bytes": size / n,
+        "actions": actions / n,
+        "activity_executions": activities / n,
+        "workflow_tasks": workflow_tasks / n,
     }
 
 
@@ -238,7 +294,11 @@ async def throughput(
 ) -> dict[str, float]:
     journeys = await journey_throughput(lab, tag, count, concurrency, progress)
     engine = await ceiling(lab, tag, count, concurrency, progress)
+    sample = [journey_id(signup(tag, n, "shopbright")["user_id"]) for n in range(min(count, 10))]
+    costs = await history_costs(lab, sample)
     return {
+        **costs,
+        "worker_cpu_ms_per_journey": journeys["worker_cpu_ms_per_journey"],
         "journeys_per_s": journeys["journeys_per_s"],
         "activities_per_s": journeys["activities_per_s"],
         "ceiling_workflows_per_s": engine["workflows_per_s"],
@@ -281,39 +341,57 @@ async def alert_latency(
     }
 
 
+def emails_numbered(lab: Lab, prefix: str, number: int) -> list[AcceptedEmail]:
+    """The emails ``number`` the sandbox accepted for journeys whose ID starts with ``prefix``."""
+    suffix = f"/email-{number}"
+    return [
+        e
+        for e in lab.sandbox.state.sent_emails()
+        if (key := e.idempotency_key or "").startswith(prefix) and key.endswith(suffix)
+    ]
+
+
+async def until_count(
+    count: Callable[[], int], total: int, progress: Progress, description: str
+) -> None:
+    task = progress.add_task(description, total=total)
+    try:
+        while (done := count()) < total:
+            progress.update(task, completed=done)
+            await asyncio.sleep(0.5)
+    finally:
+        progress.remove_task(task)
+
+
 async def in_flight(
-    lab: Lab, tag: str, levels: Sequence[int], probe: int, concurrency: int, progress: Progress
-) -> list[dict[str, float]]:
+    lab: Lab,
+    tag: str,
+    levels: Sequence[int],
+    probe: int,
+    concurrency: int,
+    progress: Progress,
+    drain_rate: float,
+) -> dict[str, Any]:
     """Journeys parked between email 1 and email 2, level after level: the worker's memory and
     the database's bytes per journey at each, and the throughput of ``probe`` fresh journeys
-    alongside them."""
+    alongside them. Then every parked journey's email 2 is moved to one moment (the
+    ``reschedule`` update) and sent under a Resend limit of ``drain_rate`` per second."""
     config = fast_config(PARKED_SCHEDULE)
-    state = lab.sandbox.state
     rows: list[dict[str, float]] = []
-    parked = 0
+    parked: list[str] = []
+    prefix = journey_id(f"bench-{tag}p-")
     db_before = lab.db_bytes()
     rss_before = lab.worker_rss()
     for level in levels:
-        events = [signup(f"{tag}p", n, "shopbright") for n in range(parked, level)]
-        prefix = f"onboarding-bench-{tag}p-"
+        events = [signup(f"{tag}p", n, "shopbright") for n in range(len(parked), level)]
         began = time.monotonic()
         await bare_starts(lab, events, config, concurrency, progress, f"parking {level}")
-        task = progress.add_task(f"email 1 of {level} parked", total=level)
-        while True:
-            first_emails = sum(
-                1
-                for e in state.sent_emails()
-                if (e.idempotency_key or "").startswith(prefix)
-                and (e.idempotency_key or "").endswith("/email-1")
-            )
-            progress.update(task, completed=first_emails)
-            if first_emails >= level:
-                break
-            await asyncio.sleep(0.5)
-        progress.remove_task(task)
+        await until_count(
+            lambda: len(emails_numbered(lab, prefix, 1)), level, progress, f"{level} parked"
+        )
         park_seconds = time.monotonic() - began
         await asyncio.sleep(2.0)  # the last workflow tasks after email 1 complete
-        parked = level
+        parked += [journey_id(e["user_id"]) for e in events]
         rss = lab.worker_rss()
         db = lab.db_bytes()
         probed = await journey_throughput(lab, f"{tag}q{level}", probe, concurrency, progress)
@@ -327,7 +405,60 @@ async def in_flight(
                 "journeys_per_s": probed["journeys_per_s"],
             }
         )
-    return rows
+    drain = await email_two_together(lab, prefix, parked, drain_rate, progress)
+    await terminate(lab, parked, progress)
+    return {"levels": rows, "drain": drain}
+
+
+async def email_two_together(
+    lab: Lab, prefix: str, parked: list[str], rate: float, progress: Progress
+) -> dict[str, float]:
+    """Every parked journey's email 2 moved to the same moment: how long the sends take once
+    their timers fire together, with Resend (sandbox and worker) limited to ``rate``/s."""
+    state = lab.sandbox.state
+    state.set_rate_limits({"resend": rate})
+    # The worker asks 90% of the vendor's limit, as its defaults do (activities.settings).
+    await lab.restart_worker(VENDOR_RATE_LIMITS=f"resend={rate * 0.9:g}")
+    throttled_before = state.rate_limited("resend")
+
+    async def move(workflow_id: str, send_at: datetime) -> None:
+        handle = lab.client.get_workflow_handle(workflow_id)
+        await handle.execute_update(
+            OnboardingJourney.reschedule, RescheduleRequest(send_at=send_at)
+        )
+
+    # Time the first updates to learn how soon every journey can be told.
+    sample = parked[: min(len(parked), 100)]
+    began = time.monotonic()
+    far = datetime.now(UTC) + timedelta(minutes=50)
+    await bounded(sample, 64, lambda w: move(w, far), progress, "timing reschedules")
+    per_update = (time.monotonic() - began) / max(len(sample), 1)
+    fire_at = datetime.now(UTC) + timedelta(seconds=10 + 1.5 * per_update * len(parked))
+    began = time.monotonic()
+    await bounded(parked, 64, lambda w: move(w, fire_at), progress, "moving email 2")
+    reschedule_seconds = time.monotonic() - began
+    peak_rss = lab.worker_rss()
+    await asyncio.sleep(max(0.0, (fire_at - datetime.now(UTC)).total_seconds()))
+    task = progress.add_task("email 2, all due at once", total=len(parked))
+    while (sent := len(emails_numbered(lab, prefix, 2))) < len(parked):
+        progress.update(task, completed=sent)
+        peak_rss = max(peak_rss, lab.worker_rss())
+        await asyncio.sleep(0.5)
+    progress.remove_task(task)
+    last = max(datetime.fromisoformat(e.accepted_at) for e in emails_numbered(lab, prefix, 2))
+    seconds = (last - fire_at).total_seconds()
+    result = {
+        "journeys": float(len(parked)),
+        "resend_limit_per_s": rate,
+        "seconds": seconds,
+        "sent_per_s": len(parked) / seconds if seconds > 0 else 0.0,
+        "throttled_429": float(state.rate_limited("resend") - throttled_before),
+        "reschedules_per_s": len(parked) / reschedule_seconds,
+        "worker_peak_rss_mb": peak_rss / 2**20,
+    }
+    state.set_rate_limits({})
+    await lab.restart_worker()
+    return result
 
 
 def spread(values: Sequence[float]) -> dict[str, Any]:
@@ -338,3 +469,139 @@ def spread(values: Sequence[float]) -> dict[str, Any]:
         "max": max(values),
         "runs": list(values),
     }
+
+
+# --- Spend and vendor limits -----------------------------------------------------------------
+
+# The sandbox's free-mail provider: Clearbit finds the person, and no company.
+FREE_MAIL_DOMAINS = ("mailbox.example",)
+
+
+def company_mix(
+    tag: str, count: int, companies: int = 200, free_mail: float = 0.3, seed: int = 42
+) -> list[dict[str, Any]]:
+    """``count`` signups: ``free_mail`` of them from free-mail addresses, the rest from
+    ``companies`` companies drawn by Zipf's law (the company of rank k weighs 1/k)."""
+    rng = random.Random(seed)
+    ranks = list(range(1, companies + 1))
+    weights = [1 / k for k in ranks]
+    events = []
+    for n in range(count):
+        if rng.random() < free_mail:
+            domain = rng.choice(FREE_MAIL_DOMAINS)
+        else:
+            domain = synthetic_domain(rng.choices(ranks, weights)[0])
+        events.append(
+            {
+                "user_id": f"bench-{tag}-{n:05d}",
+                "email": f"user.{tag}{n}@{domain}",
+                "first_name": "Sam",
+                "last_name": "Rivera",
+            }
+        )
+    return events
+
+
+def vendor_calls(lab: Lab) -> dict[str, int]:
+    """Requests each fake vendor has received so far."""
+    calls = Counter(call.vendor for call in lab.sandbox.state.recorded_calls())
+    return {vendor: calls.get(vendor, 0) for vendor in VENDORS}
+
+
+def busiest_second(lab: Lab, vendor: str, since: float) -> int:
+    """The most requests ``vendor`` received within any one second after ``since`` (epoch)."""
+    moments = sorted(
+        t
+        for call in lab.sandbox.state.recorded_calls(vendor)
+        if (t := datetime.fromisoformat(call.received_at).timestamp()) >= since
+    )
+    best, low = 0, 0
+    for high, moment in enumerate(moments):
+        while moment - moments[low] >= 1.0:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
+
+
+async def spend(
+    lab: Lab, tag: str, count: int, concurrency: int, progress: Progress
+) -> dict[str, Any]:
+    """The same ``count`` signups of the company mix twice, with the enrichment cache off, then
+    on (an empty cache): vendor calls and billed calls per 1,000 signups."""
+    events = company_mix(tag, count)
+    prices = VendorSettings(_env_file=None).vendor_prices
+    result: dict[str, Any] = {"signups": count}
+    for mode, ttl in (("cache_off", "0s"), ("cache_on", "30d")):
+        warehouse = lab.run_dir / f"warehouse-{tag}-{mode}.db"
+        await lab.restart_worker(ENRICHMENT_CACHE_TTL=ttl, WAREHOUSE_URL=f"sqlite:///{warehouse}")
+        before = vendor_calls(lab)
+        run = [{**e, "user_id": f"{e['user_id']}-{mode}"} for e in events]
+        await bare_starts(lab, run, fast_config(), concurrency, progress, f"spend, {mode}")
+        await wait_closed(lab, [journey_id(e["user_id"]) for e in run], progress, "closing")
+        after = vendor_calls(lab)
+        ledger = Warehouse(f"sqlite:///{warehouse}")
+        billed = Counter(r["vendor"] for r in ledger.calls() if r["billed"])
+        ledger.close()
+        per_1000 = 1000 / count
+        result[mode] = {
+            "calls_per_1000": {v: (after[v] - before[v]) * per_1000 for v in VENDORS},
+            "billed_per_1000": {v: billed.get(v, 0) * per_1000 for v in VENDORS},
+            "cost_per_1000": sum(billed.get(v, 0) * prices.get(v, 0.0) for v in VENDORS) * per_1000,
+        }
+    await lab.restart_worker()
+    return result
+
+
+async def burst(
+    lab: Lab, tag: str, count: int, concurrency: int, progress: Progress
+) -> dict[str, Any]:
+    """``count`` signups of the company mix at once, against a sandbox enforcing the vendors'
+    documented limits and a worker holding its vendor queues to them: time until every journey
+    is done with its first round of calls (ended, or waiting for email 2), and the 429s."""
+    state = lab.sandbox.state
+    state.set_rate_limits(DOCUMENTED_RATE_LIMITS)
+    await lab.restart_worker(VENDOR_RATE_LIMITS="")
+    throttled_before = state.rate_limited()
+    before = vendor_calls(lab)
+    events = company_mix(tag, count, seed=7)
+    ids = [journey_id(e["user_id"]) for e in events]
+    began = time.time()
+    started = time.monotonic()
+    await bare_starts(lab, events, fast_config(PARKED_SCHEDULE), concurrency, progress, "burst")
+    task = progress.add_task("burst: first round of calls", total=count)
+    query = f'WorkflowId STARTS_WITH "{journey_id(f"bench-{tag}-")}"'
+    while True:
+        done = (
+            await lab.client.count_workflows(
+                f'{query} AND (ExecutionStatus != "Running" OR JourneyStage = "waiting_email_2")'
+            )
+        ).count
+        progress.update(task, completed=done)
+        if done >= count:
+            break
+        await asyncio.sleep(1.0)
+    seconds = time.monotonic() - started
+    progress.remove_task(task)
+    after = vendor_calls(lab)
+    result: dict[str, Any] = {
+        "signups": count,
+        "seconds": seconds,
+        "throttled_429": state.rate_limited() - throttled_before,
+        "calls": {v: after[v] - before[v] for v in VENDORS},
+        "busiest_second": {v: busiest_second(lab, v, began) for v in VENDORS},
+        "limits": dict(DOCUMENTED_RATE_LIMITS),
+    }
+    await terminate(lab, ids, progress)
+    state.set_rate_limits({})
+    await lab.restart_worker()
+    return result
+
+
+async def terminate(lab: Lab, workflow_ids: Sequence[str], progress: Progress) -> None:
+    """End the journeys a scenario left waiting, so they wake in no later scenario."""
+
+    async def one(workflow_id: str) -> None:
+        with contextlib.suppress(RPCError):
+            await lab.client.get_workflow_handle(workflow_id).terminate("benchmark scenario over")
+
+    await bounded(list(workflow_ids), 64, one, progress, "ending parked journeys")

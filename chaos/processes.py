@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from activities.contracts import ONE_PARTITION_DEV_SERVER_FLAGS
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -155,6 +156,7 @@ def dev_server(port: int, db: Path, run_dir: Path) -> Child:
         "--headless",
         "--log-level", "warn",
         *search_attributes.cli_flags(),
+        *ONE_PARTITION_DEV_SERVER_FLAGS,
     ]  # fmt: skip
     return Child(
         "temporal",

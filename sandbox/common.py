@@ -123,9 +123,10 @@ async def handle_call(
     rate_limited: Callable[[Throttle], Reply],
     fault_reply: Callable[[FaultRoll], Reply | None],
     answer: Callable[[], Reply],
+    limited: bool = True,
 ) -> Response:
-    """One vendor call: script, else auth, else the enforced rate limit, else injected fault,
-    else the vendor's answer.
+    """One vendor call: script, else auth, else the enforced rate limit (when the endpoint
+    counts against it: ``limited``), else injected fault, else the vendor's answer.
 
     The call is recorded before any injected delay, so what a vendor did stays done even when
     the client gives up waiting.
@@ -138,7 +139,7 @@ async def handle_call(
     reply = auth_failure()
     fault: str | None = roll.delay_label
     throttled = False
-    if reply is None and (throttle := state.throttle(vendor)) is not None:
+    if reply is None and limited and (throttle := state.throttle(vendor)) is not None:
         reply, throttled = rate_limited(throttle), True
     if reply is None:
         reply = fault_reply(roll) if roll.kind is not None else None

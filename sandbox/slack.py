@@ -325,6 +325,8 @@ def routes(state: SandboxState) -> list[Route]:
             rate_limited=rate_limited,
             fault_reply=fault_reply,
             answer=lambda: list_conversations(state, arguments),
+            # Slack limits its reads by looser tiers of their own; the limit is the posts'.
+            limited=False,
         )
 
     async def conversations_history(request: Request) -> Response:
@@ -340,6 +342,8 @@ def routes(state: SandboxState) -> list[Route]:
             rate_limited=rate_limited,
             fault_reply=fault_reply,
             answer=lambda: conversation_history(state, arguments),
+            # Slack limits its reads by looser tiers of their own; the limit is the posts'.
+            limited=False,
         )
 
     return [

@@ -26,6 +26,7 @@ from rich.table import Table
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.runtime import Runtime
 
+from activities.contracts import ONE_PARTITION_DEV_SERVER_FLAGS
 from activities.settings import VendorSettings
 from sandbox.fixtures import expected_outcome, sample_signups
 from sandbox.server import SandboxServer
@@ -121,6 +122,7 @@ def _start_dev_server() -> subprocess.Popen[bytes] | None:
         "--ui-codec-endpoint", CODEC_URL,
         "--log-level", "warn",
         *search_attributes.cli_flags(),
+        *ONE_PARTITION_DEV_SERVER_FLAGS,
     ]  # fmt: skip
     # A process group of its own, so the terminal's Ctrl-C reaches us first and we stop it in order.
     return subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
