@@ -64,17 +64,16 @@ class ClearbitEnrichment:
     @activity.defn(name=ENRICH_SIGNUP)
     async def enrich(self, request: EnrichmentRequest) -> Enrichment:
         domain = email_domain(request.email)
-        if self._cache.usable(domain):
-            company = await self._cache.answer(CLEARBIT_COMPANY, domain, "clearbit")
-            if company is not None:
-                if is_role_address(request.email):
-                    return Enrichment(status=EnrichmentStatus.INVALID_EMAIL)
-                payload = {"person": None, "company": company}
-                return Enrichment(
-                    status=EnrichmentStatus.FOUND,
-                    company=company_from_payload(payload),
-                    payload=payload,
-                )
+        company = await self._cache.answer(CLEARBIT_COMPANY, domain, "clearbit")
+        if company is not None:
+            if is_role_address(request.email):
+                return Enrichment(status=EnrichmentStatus.INVALID_EMAIL)
+            payload = {"person": None, "company": company}
+            return Enrichment(
+                status=EnrichmentStatus.FOUND,
+                company=company_from_payload(payload),
+                payload=payload,
+            )
         response = await vendor_http.send(
             self._client,
             VENDOR,
