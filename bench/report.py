@@ -93,12 +93,14 @@ def markdown(data: dict[str, Any], chart: str) -> str:
             "the vendors' documented limits: every journey through its first round of calls "
             f"in **{b['seconds']:.0f} s**, **{b['throttled_429']} answered 429**.",
             "",
-            "| vendor | limit | calls | busiest second |",
-            "|---|---:|---:|---:|",
+            "| vendor | limit | calls | busiest second | 429s |",
+            "|---|---:|---:|---:|---:|",
         ]
+        throttled = b.get("throttled_by_vendor", {})
         for vendor, limit in b["limits"].items():
             lines.append(
-                f"| {vendor} | {limit:g}/s | {b['calls'][vendor]} | {b['busiest_second'][vendor]} |"
+                f"| {vendor} | {limit:g}/s | {b['calls'][vendor]} | {b['busiest_second'][vendor]} "
+                f"| {throttled.get(vendor, '-')} |"
             )
     if "spend" in data:
         sp = data["spend"]
@@ -130,8 +132,11 @@ def markdown(data: dict[str, Any], chart: str) -> str:
 
 def chart(data: dict[str, Any], path: Path) -> None:
     """Throughput and worker memory against journeys in flight."""
-    levels = [0.0]
-    throughput = [float(data["throughput"]["journeys_per_s"]["median"])]
+    levels: list[float] = []
+    throughput: list[float] = []
+    if "throughput" in data:
+        levels.append(0.0)
+        throughput.append(float(data["throughput"]["journeys_per_s"]["median"]))
     rss: list[float] = []
     for row in (data.get("in_flight") or {}).get("levels", []):
         levels.append(row["journeys"])
@@ -144,7 +149,9 @@ def chart(data: dict[str, Any], path: Path) -> None:
     left.set_ylim(bottom=0)
     if rss:
         right = left.twinx()
-        right.plot(levels[1:], rss, "s--", color="tab:red", label="worker RSS")
+        right.plot(
+            levels[len(levels) - len(rss) :], rss, "s--", color="tab:red", label="worker RSS"
+        )
         right.set_ylabel("worker RSS (MiB)", color="tab:red")
         right.set_ylim(0, max(rss) * 1.25)
     left.set_title("Journey throughput and worker memory vs journeys in flight")

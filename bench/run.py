@@ -123,7 +123,10 @@ async def repeat(
     return {key: scenarios.spread([r[key] for r in results]) for key in results[0]}
 
 
-async def execute(sizes: Sizes, run_dir: Path, skip_in_flight: bool) -> dict[str, Any]:
+SCENARIOS = ("ingest", "throughput", "latency", "spend", "burst", "in_flight")
+
+
+async def execute(sizes: Sizes, run_dir: Path, only: frozenset[str]) -> dict[str, Any]:
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description:<28}"),
@@ -147,33 +150,40 @@ async def execute(sizes: Sizes, run_dir: Path, skip_in_flight: bool) -> dict[str
             )
             await lab.up()
             c = sizes.concurrency
-            data["ingest"] = await repeat(
-                sizes.runs,
-                progress,
-                "ingest",
-                lambda tag: scenarios.ingest(lab, tag, sizes.signups, c, progress),
-            )
-            data["throughput"] = await repeat(
-                sizes.runs,
-                progress,
-                "throughput",
-                lambda tag: scenarios.throughput(lab, tag, sizes.journeys, c, progress),
-            )
-            data["latency"] = await repeat(
-                sizes.runs,
-                progress,
-                "alert latency",
-                lambda tag: scenarios.alert_latency(lab, tag, sizes.enterprise, progress),
-            )
-            progress.console.log("spend: the company mix with the enrichment cache off, then on")
-            data["spend"] = await scenarios.spend(
-                lab, uuid.uuid4().hex[:6], sizes.spend, c, progress
-            )
-            progress.console.log("burst: the vendors' documented limits, in sandbox and worker")
-            data["burst"] = await scenarios.burst(
-                lab, uuid.uuid4().hex[:6], sizes.burst, c, progress
-            )
-            if not skip_in_flight:
+            if "ingest" in only:
+                data["ingest"] = await repeat(
+                    sizes.runs,
+                    progress,
+                    "ingest",
+                    lambda tag: scenarios.ingest(lab, tag, sizes.signups, c, progress),
+                )
+            if "throughput" in only:
+                data["throughput"] = await repeat(
+                    sizes.runs,
+                    progress,
+                    "throughput",
+                    lambda tag: scenarios.throughput(lab, tag, sizes.journeys, c, progress),
+                )
+            if "latency" in only:
+                data["latency"] = await repeat(
+                    sizes.runs,
+                    progress,
+                    "alert latency",
+                    lambda tag: scenarios.alert_latency(lab, tag, sizes.enterprise, progress),
+                )
+            if "spend" in only:
+                progress.console.log(
+                    "spend: the company mix with the enrichment cache off, then on"
+                )
+                data["spend"] = await scenarios.spend(
+                    lab, uuid.uuid4().hex[:6], sizes.spend, c, progress
+                )
+            if "burst" in only:
+                progress.console.log("burst: the vendors' documented limits, in sandbox and worker")
+                data["burst"] = await scenarios.burst(
+                    lab, uuid.uuid4().hex[:6], sizes.burst, c, progress
+                )
+            if "in_flight" in only and sizes.in_flight:
                 data["in_flight"] = await scenarios.in_flight(
                     lab,
                     uuid.uuid4().hex[:6],
@@ -210,11 +220,24 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="Resend's limit (per second) while every parked email 2 is due at once (2)",
     )
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help=f"scenarios to run, comma-separated (all: {','.join(SCENARIOS)})",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output folder")
     args = parser.parse_args(argv)
+    only = frozenset(name.strip() for name in args.only.split(",") if name.strip())
+    unknown = sorted(only - set(SCENARIOS))
+    if unknown:
+        parser.error(
+            f"--only: unknown scenario {', '.join(unknown)} (known: {', '.join(SCENARIOS)})"
+        )
     base = QUICK if args.quick else DEFAULT
     levels = base.in_flight
-    if args.in_flight and args.in_flight != "none":
+    if args.in_flight == "none":
+        levels = ()
+    elif args.in_flight:
         levels = tuple(int(v) for v in args.in_flight.split(","))
     sizes = Sizes(
         runs=args.runs or base.runs,
@@ -230,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     run_dir = Path(tempfile.mkdtemp(prefix="onboarding-bench-"))
     try:
-        data = asyncio.run(execute(sizes, run_dir, skip_in_flight=args.in_flight == "none"))
+        data = asyncio.run(execute(sizes, run_dir, only))
     except KeyboardInterrupt:
         stderr.print(f"Interrupted; logs kept in {run_dir}")
         return 130

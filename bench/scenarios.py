@@ -561,7 +561,7 @@ async def burst(
     state = lab.sandbox.state
     state.set_rate_limits(DOCUMENTED_RATE_LIMITS)
     await lab.restart_worker(VENDOR_RATE_LIMITS="")
-    throttled_before = state.rate_limited()
+    throttled_before = {v: state.rate_limited(v) for v in VENDORS}
     before = vendor_calls(lab)
     events = company_mix(tag, count, seed=7)
     ids = [journey_id(e["user_id"]) for e in events]
@@ -586,7 +586,17 @@ async def burst(
     result: dict[str, Any] = {
         "signups": count,
         "seconds": seconds,
-        "throttled_429": state.rate_limited() - throttled_before,
+        "throttled_429": sum(state.rate_limited(v) - throttled_before[v] for v in VENDORS),
+        "throttled_by_vendor": {v: state.rate_limited(v) - throttled_before[v] for v in VENDORS},
+        "throttled_at_s": {
+            v: [
+                round(moment - began, 2)
+                for call in state.recorded_calls(v)
+                if call.throttled
+                and (moment := datetime.fromisoformat(call.received_at).timestamp()) >= began
+            ]
+            for v in VENDORS
+        },
         "calls": {v: after[v] - before[v] for v in VENDORS},
         "busiest_second": {v: busiest_second(lab, v, began) for v in VENDORS},
         "limits": dict(DOCUMENTED_RATE_LIMITS),

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -64,11 +66,23 @@ VENDOR_RETRY = RetryPolicy(
     non_retryable_error_types=["VendorRejectedRequest"],
 )
 
+# A save inside the workflow task gets a few quick tries before it becomes a regular activity.
+LOCAL_SAVE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    backoff_coefficient=2.0,
+    maximum_attempts=3,
+)
+
 ResultT = TypeVar("ResultT")
 
 # Journeys started since this change send all the search-attribute changes of one workflow task
 # as one upsert (one history event, one visibility write, one billed action) instead of one each.
 ONE_UPSERT_PER_TASK = "one-upsert-per-workflow-task"
+# Journeys started since this change also save to the warehouse as local activities: the save
+# runs inside the workflow task that asked for it (a marker in the history) instead of costing a
+# task of its own, a round trip through the server and a visibility write. It implies the change
+# above; a journey records only the newest of the two.
+LOCAL_WAREHOUSE_SAVES = "local-warehouse-saves"
 
 _RANGE_LOWER_BOUND = re.compile(r"^\s*(\d+)\s*([kK])?")
 
@@ -109,11 +123,13 @@ class OnboardingJourney:
         self._sequence_started_at: datetime | None = None
         self._previous_sent_at: datetime | None = None
         self._merge_upserts = False
+        self._local_saves = False
         self._pending: dict[str, Any] = {}  # attribute name -> its latest change, not yet sent
 
     @workflow.run
     async def run(self, journey: JourneyInput) -> JourneyState:
-        self._merge_upserts = workflow.patched(ONE_UPSERT_PER_TASK)
+        self._local_saves = workflow.patched(LOCAL_WAREHOUSE_SAVES)
+        self._merge_upserts = self._local_saves or workflow.patched(ONE_UPSERT_PER_TASK)
         signup, config = journey.signup, journey.config
         self._count("onboarding_journeys_started", "Journeys started.")
 
@@ -277,6 +293,24 @@ class OnboardingJourney:
     ) -> None:
         self._set_stage(stage)
         record = WarehouseRecord(step=step, vendor=vendor, payload=payload)
+        if self._local_saves:
+            # Saved within this workflow task; the stage change stays pending, for the next
+            # step's upsert to overtake. A warehouse that keeps failing falls through to the
+            # regular activity: it shows operators the reason on the pending activity and under
+            # this stage, and retries until the warehouse is back.
+            try:
+                await workflow.execute_local_activity(
+                    SAVE_TO_WAREHOUSE,
+                    record,
+                    start_to_close_timeout=config.vendor_call_timeout,
+                    retry_policy=LOCAL_SAVE_RETRY,
+                    summary=f"save {step}",
+                )
+                self._step(f"saved {step}")
+                return
+            except (ActivityError, ApplicationError, TemporalTimeoutError):
+                # A local activity's failure arrives as its cause, not wrapped.
+                self._step(f"warehouse failing: retrying the save of {step}")
         await self._call(SAVE_TO_WAREHOUSE, record, type(None), config, summary=f"save {step}")
         self._step(f"saved {step}")
 

@@ -79,6 +79,12 @@ async def test_a_warehouse_that_is_down_waits_until_it_is_back(
     async for running in _worker(dev_server.client, down):
         handle = await start(running, signup("pat@plainpaper.example"))
         await waiting_with(handle, "Warehouse unavailable")
+        # The quick tries inside the workflow task gave up: the journey says where it waits.
+        query = f"WorkflowId = '{handle.id}' AND JourneyStage = 'saving_enrichment'"
+        deadline = time.monotonic() + 20
+        while not [w async for w in dev_server.client.list_workflows(query)]:
+            assert time.monotonic() < deadline, "the stuck save's stage never became searchable"
+            await asyncio.sleep(0.2)
         missing_dir.mkdir()  # the operator brings the warehouse's volume back
         state = await asyncio.wait_for(handle.result(), timeout=60)
         assert state.outcome == Outcome.NO_INTEGRATION

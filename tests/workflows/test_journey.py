@@ -109,6 +109,26 @@ async def test_saved_payloads_are_one_row_per_step(skipping_worker: RunningWorke
     assert rows[1]["payload"]["company"]["domain"] == "shopbright.example"
 
 
+async def test_saves_run_inside_the_workflow_task(skipping_worker: RunningWorker) -> None:
+    """A healthy warehouse costs no activity task: each save is a local activity's marker."""
+    handle = await start(skipping_worker, signup("sam@shopbright.example"))
+    await handle.result()
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    markers = [
+        e.marker_recorded_event_attributes.marker_name
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert "save_to_warehouse" not in scheduled
+    assert scheduled.count("send_onboarding_email") == 3
+    assert markers.count("core_local_activity") == 2
+
+
 async def test_no_company_still_saves_the_payload(skipping_worker: RunningWorker) -> None:
     from activities.warehouse import Warehouse
 
