@@ -143,6 +143,12 @@ async def execute(sizes: Sizes, run_dir: Path, only: frozenset[str]) -> dict[str
         "sizes": asdict(sizes),
     }
     began = time.monotonic()
+
+    def checkpoint() -> None:
+        # What has been measured so far survives an interrupted run (its folder is kept).
+        data["duration_seconds"] = round(time.monotonic() - began, 1)
+        (run_dir / "partial.json").write_text(json.dumps(data, indent=2) + "\n")
+
     with progress:
         try:
             progress.console.log(
@@ -157,6 +163,7 @@ async def execute(sizes: Sizes, run_dir: Path, only: frozenset[str]) -> dict[str
                     "ingest",
                     lambda tag: scenarios.ingest(lab, tag, sizes.signups, c, progress),
                 )
+            checkpoint()
             if "throughput" in only:
                 data["throughput"] = await repeat(
                     sizes.runs,
@@ -164,6 +171,7 @@ async def execute(sizes: Sizes, run_dir: Path, only: frozenset[str]) -> dict[str
                     "throughput",
                     lambda tag: scenarios.throughput(lab, tag, sizes.journeys, c, progress),
                 )
+            checkpoint()
             if "latency" in only:
                 data["latency"] = await repeat(
                     sizes.runs,
@@ -171,6 +179,7 @@ async def execute(sizes: Sizes, run_dir: Path, only: frozenset[str]) -> dict[str
                     "alert latency",
                     lambda tag: scenarios.alert_latency(lab, tag, sizes.enterprise, progress),
                 )
+            checkpoint()
             if "spend" in only:
                 progress.console.log(
                     "spend: the company mix with the enrichment cache off, then on"
@@ -178,11 +187,13 @@ async def execute(sizes: Sizes, run_dir: Path, only: frozenset[str]) -> dict[str
                 data["spend"] = await scenarios.spend(
                     lab, uuid.uuid4().hex[:6], sizes.spend, c, progress
                 )
+            checkpoint()
             if "burst" in only:
                 progress.console.log("burst: the vendors' documented limits, in sandbox and worker")
                 data["burst"] = await scenarios.burst(
                     lab, uuid.uuid4().hex[:6], sizes.burst, c, progress
                 )
+            checkpoint()
             if "in_flight" in only and sizes.in_flight:
                 data["in_flight"] = await scenarios.in_flight(
                     lab,

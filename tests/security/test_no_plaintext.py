@@ -37,7 +37,7 @@ from starter.encryption import (
 from starter.journeys import start_journey
 from tests.conftest import RunningWorker, _worker, binary
 from tests.helpers import wait_for_emails
-from workflows.journey import ONE_UPSERT_PER_TASK, OnboardingJourney
+from workflows.journey import LOCAL_WAREHOUSE_SAVES, OnboardingJourney
 from workflows.models import JourneyConfig, JourneyInput, JourneyState, Outcome, Signup
 
 FIRST, LAST = "Marisol", "Vantongeren"
@@ -177,13 +177,29 @@ async def test_no_personal_data_in_the_history_and_the_codec_server_reveals_it(
     assert patches
     for marker in patches:
         for _, payload in payloads_in(marker):
-            assert json.loads(payload.data) == {"id": ONE_UPSERT_PER_TASK, "deprecated": False}
+            assert json.loads(payload.data) == {"id": LOCAL_WAREHOUSE_SAVES, "deprecated": False}
+    # A local activity's marker also holds the SDK's own bookkeeping (sequence, attempt, times),
+    # beside the activity's result, which is the project's and encrypted.
+    bookkeeping = {
+        "seq", "attempt", "activity_id", "activity_type", "complete_time", "backoff",
+        "original_schedule_time", "activation_index",
+    }  # fmt: skip
+    local = [
+        e.marker_recorded_event_attributes
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    assert len(local) == 2  # the two warehouse saves
+    sdk_written = [marker.details["data"].payloads[0] for marker in local]
+    for payload in sdk_written:
+        data = json.loads(payload.data)
+        assert set(data) <= bookkeeping and data["activity_type"] == "save_to_warehouse"
     found = [
         (path, payload)
         for event in history.events
         if event.marker_recorded_event_attributes.marker_name != "core_patch"
         for path, payload in payloads_in(event)
-        if "search_attributes" not in path and ".header." not in path
+        if "search_attributes" not in path and ".header." not in path and payload not in sdk_written
     ]
     assert len(found) > 20
     for path, payload in found:
