@@ -156,30 +156,27 @@ async def execute(sizes: Sizes, run_dir: Path, only: frozenset[str]) -> dict[str
             )
             await lab.up()
             c = sizes.concurrency
-            if "ingest" in only:
-                data["ingest"] = await repeat(
-                    sizes.runs,
-                    progress,
+            repeated: list[tuple[str, str, Callable[[str], Awaitable[dict[str, float]]]]] = [
+                (
                     "ingest",
-                    lambda tag: scenarios.ingest(lab, tag, sizes.signups, c, progress),
-                )
-            checkpoint()
-            if "throughput" in only:
-                data["throughput"] = await repeat(
-                    sizes.runs,
-                    progress,
+                    "ingest",
+                    lambda t: scenarios.ingest(lab, t, sizes.signups, c, progress),
+                ),
+                (
                     "throughput",
-                    lambda tag: scenarios.throughput(lab, tag, sizes.journeys, c, progress),
-                )
-            checkpoint()
-            if "latency" in only:
-                data["latency"] = await repeat(
-                    sizes.runs,
-                    progress,
+                    "throughput",
+                    lambda t: scenarios.throughput(lab, t, sizes.journeys, c, progress),
+                ),
+                (
+                    "latency",
                     "alert latency",
-                    lambda tag: scenarios.alert_latency(lab, tag, sizes.enterprise, progress),
-                )
-            checkpoint()
+                    lambda t: scenarios.alert_latency(lab, t, sizes.enterprise, progress),
+                ),
+            ]
+            for name, label, once in repeated:
+                if name in only:
+                    data[name] = await repeat(sizes.runs, progress, label, once)
+                checkpoint()
             if "spend" in only:
                 progress.console.log(
                     "spend: the company mix with the enrichment cache off, then on"
