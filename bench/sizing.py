@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from activities.settings import DEFAULT_RATE_LIMITS
+from activities.settings import DEFAULT_QUEUE_RATES
 
 DAILY_SIGNUPS = (10_000, 100_000, 1_000_000)
 TARGET_LOAD = 0.5
@@ -31,12 +31,12 @@ def table(data: dict[str, Any]) -> list[str]:
     cpu_s = measured["worker_cpu_ms_per_journey"] / 1000
     lines = [
         "| signups a day | workers | Temporal actions a day | history a day | vendor calls a day "
-        "| vendor spend a day | busiest vendor (average use of its limit) |",
+        "| vendor spend a day | busiest vendor (average use of its queue's rate) |",
         "|---:|---:|---:|---:|---:|---:|---|",
     ]
     for signups in DAILY_SIGNUPS:
         workers = max(1, math.ceil(signups * cpu_s / SECONDS_PER_DAY / TARGET_LOAD))
-        use = {v: signups * calls[v] / SECONDS_PER_DAY / DEFAULT_RATE_LIMITS[v] for v in calls}
+        use = {v: signups * calls[v] / SECONDS_PER_DAY / DEFAULT_QUEUE_RATES[v] for v in calls}
         binding = max(use, key=lambda v: use[v])
         lines.append(
             f"| {signups:,} | {workers} | {signups * measured['actions']:,.0f} | "

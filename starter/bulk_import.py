@@ -31,7 +31,7 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
-from starter.cli import describe_validation_error, fail, run
+from starter.cli import describe_settings_error, describe_validation_error, fail, run
 from starter.connection import connect
 from starter.journeys import start_journey
 from starter.settings import JourneySettings
@@ -417,9 +417,7 @@ def import_command(
     try:
         config = JourneySettings().journey_config()
     except ValidationError as exc:
-        raise fail(
-            describe_validation_error(exc).replace("signup", "journey settings"), 2
-        ) from None
+        raise fail(describe_settings_error(exc, JourneySettings), 2) from None
     try:
         # Counted and opened before connecting: an unreadable file starts nothing.
         total = None if file == "-" else count_records(file, format)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from starter.connection import TemporalUnreachable, connect
 from starter.encryption import EncryptionConfigError
@@ -52,6 +53,21 @@ def describe_validation_error(error: ValidationError) -> str:
         field = ".".join(str(p) for p in item["loc"]) or "input"
         parts.append(f"{field}: {item['msg']}")
     return "invalid signup: " + "; ".join(parts)
+
+
+def describe_settings_error(error: ValidationError, *settings: type[BaseSettings]) -> str:
+    """One line naming each environment variable that is set wrong (``WORKER_MAX_CACHED_WORKFLOWS``,
+    ``VENDOR_RATE_LIMITS (slack)``) and why; ``settings`` are the classes that may have raised."""
+    prefix = next(
+        (str(c.model_config.get("env_prefix", "")) for c in settings if c.__name__ == error.title),
+        "",
+    )
+    parts = []
+    for item in error.errors():
+        name, *inner = [str(p) for p in item["loc"]] or ["settings"]
+        where = f" ({'.'.join(inner)})" if inner else ""
+        parts.append(f"{(prefix + name).upper()}{where}: {item['msg']}")
+    return "invalid settings: " + "; ".join(parts)
 
 
 def run(coroutine: Awaitable[T]) -> T:
@@ -110,9 +126,7 @@ def start(
     try:
         config = JourneySettings().journey_config()
     except ValidationError as exc:
-        raise fail(
-            describe_validation_error(exc).replace("signup", "journey settings"), 2
-        ) from None
+        raise fail(describe_settings_error(exc, JourneySettings), 2) from None
 
     try:
         tracing = configure_tracing(CLI_SERVICE)

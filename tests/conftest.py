@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.contracts import ONE_PARTITION_DEV_SERVER_FLAGS
 from activities.settings import VendorSettings
 from sandbox.server import SandboxServer
 from starter.encryption import KEYS_ENV
@@ -61,6 +62,8 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=binary("temporal"),
         dev_server_log_level="error",
         search_attributes=search_attributes.ALL,
+        # As the demo and docker compose run it: vendor queues in one partition.
+        dev_server_extra_args=list(ONE_PARTITION_DEV_SERVER_FLAGS),
     )
     async with env:
         yield env

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from activities.settings import VendorSettings
 from starter.bulk_import import import_command
-from starter.cli import app, describe_validation_error, fail, run
+from starter.cli import app, describe_settings_error, fail, run
 from starter.connection import connect
 from worker.spend_cli import spend_command
 
@@ -84,7 +84,7 @@ def worker() -> None:
         settings = VendorSettings()
         tuning = WorkerSettings()
     except ValidationError as exc:
-        raise fail(describe_validation_error(exc).replace("signup", "worker settings"), 2) from None
+        raise fail(describe_settings_error(exc, VendorSettings, WorkerSettings), 2) from None
     require_encryption_keys("the worker will not write personal data to Temporal unencrypted")
     from starter.telemetry import (
         WORKER_SERVICE,
@@ -103,8 +103,7 @@ def worker() -> None:
             else None
         )
     except ValidationError as exc:
-        problem = describe_validation_error(exc).replace("signup", "metrics settings")
-        raise fail(problem, 2) from None
+        raise fail(describe_settings_error(exc, MetricsSettings), 2) from None
     except TelemetryConfigError as exc:
         raise fail(str(exc), 2) from None
 

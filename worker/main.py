@@ -2,8 +2,8 @@
 the journey on the ``onboarding`` task queue until told to stop.
 
 Each vendor's calls run on a task queue of their own (``onboarding-enrichment``, ...) whose rate
-the server holds to the vendor's limit (``VENDOR_RATE_LIMITS``) across every worker polling it:
-a burst of signups waits in the queue instead of tripping the vendor's 429s."""
+the server holds, across every worker polling it, below the vendor's limit
+(``VENDOR_RATE_LIMITS``): a burst of signups waits in the queue instead of tripping 429s."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from activities.contracts import (
     SEND_ONBOARDING_EMAIL,
     vendor_task_queue,
 )
+from activities.dispatch_hold import DispatchHold
 from activities.enrichment import ClearbitEnrichment
 from activities.onboarding_email import ResendEmail
 from activities.sales_alert import SlackSalesAlert
@@ -106,6 +107,16 @@ async def run_worker(
             POST_SALES_ALERT: ("slack", SlackSalesAlert(http, settings).post),
             SEND_ONBOARDING_EMAIL: ("resend", ResendEmail(http, settings).send),
         }
+        # Calls on the vendor queues keep (at least) the spacing the server dispatched them with.
+        http.event_hooks["request"].append(
+            DispatchHold(
+                settings.vendor_dispatch_hold_seconds,
+                {
+                    vendor_task_queue(task_queue, name): settings.rate_limit(vendor)
+                    for name, (vendor, _) in vendor_calls.items()
+                },
+            )
+        )
         # Warehouse writes run on threads, as many as the engine's connection pool serves.
         with ThreadPoolExecutor(
             max_workers=WAREHOUSE_THREADS, thread_name_prefix="warehouse"

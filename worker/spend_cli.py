@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from activities.settings import VendorSettings
 from activities.spend import spend_by_vendor
 from activities.warehouse import Warehouse
-from starter.cli import describe_validation_error, fail
+from starter.cli import describe_settings_error, fail
 
 
 def _since(value: str | None) -> date | None:
@@ -36,7 +36,7 @@ def spend_command(
     try:
         settings = VendorSettings()
     except ValidationError as exc:
-        raise fail(describe_validation_error(exc).replace("signup", "settings"), 2) from None
+        raise fail(describe_settings_error(exc, VendorSettings), 2) from None
     warehouse = Warehouse(settings.warehouse_url)
     try:
         rows = spend_by_vendor(warehouse, settings.vendor_prices, start)

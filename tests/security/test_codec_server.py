@@ -12,7 +12,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -188,15 +188,19 @@ def test_a_web_ui_access_token_is_accepted(codec_url: str) -> None:
 @pytest.mark.parametrize(
     ("token", "reason"),
     [
-        (None, "Send a bearer token"),
-        ("wrong-" + TOKEN, "not valid"),
-        (access_token(expires_in=-300), "expired"),
-        (access_token(OTHER_KEY), "not signed by the configured identity provider"),
-        (access_token(OTHER_KEY, kid="someone-else"), "not signed by the configured"),
-        (access_token(aud="another-app"), "another audience"),
-        (access_token(iss="https://evil.example/"), "another issuer"),
+        # Made when the test runs, not when it is collected: a token made at collection would
+        # expire before its test in a suite that takes longer than its lifetime.
+        (lambda: None, "Send a bearer token"),
+        (lambda: "wrong-" + TOKEN, "not valid"),
+        (lambda: access_token(expires_in=-300), "expired"),
+        (lambda: access_token(OTHER_KEY), "not signed by the configured identity provider"),
+        (lambda: access_token(OTHER_KEY, kid="someone-else"), "not signed by the configured"),
+        (lambda: access_token(aud="another-app"), "another audience"),
+        (lambda: access_token(iss="https://evil.example/"), "another issuer"),
         (
-            jwt.encode({"iss": ISSUER, "aud": AUDIENCE}, SIGNING_KEY, "RS256", {"kid": KEY_ID}),
+            lambda: jwt.encode(
+                {"iss": ISSUER, "aud": AUDIENCE}, SIGNING_KEY, "RS256", {"kid": KEY_ID}
+            ),
             "exp",
         ),
     ],
@@ -212,9 +216,9 @@ def test_a_web_ui_access_token_is_accepted(codec_url: str) -> None:
     ],
 )
 def test_rejected_tokens_get_401_with_one_sentence(
-    codec_url: str, token: str | None, reason: str
+    codec_url: str, token: Callable[[], str | None], reason: str
 ) -> None:
-    answer = post(codec_url, "/decode", body(PLAIN), token)
+    answer = post(codec_url, "/decode", body(PLAIN), token())
     assert answer.status_code == 401
     message = answer.json()["error"]
     assert reason in message

@@ -133,6 +133,30 @@ async def test_start_from_an_event_file_and_stdin(
 
 
 @pytest.mark.parametrize(
+    ("command", "variable", "value", "named"),
+    [
+        (["worker"], "WORKER_MAX_CACHED_WORKFLOWS", "-1", "WORKER_MAX_CACHED_WORKFLOWS:"),
+        (["worker"], "VENDOR_RATE_LIMITS", "slack=0", "VENDOR_RATE_LIMITS (slack):"),
+        (["worker"], "VENDOR_DISPATCH_HOLD_SECONDS", "9", "VENDOR_DISPATCH_HOLD_SECONDS:"),
+        (["spend"], "ENRICHMENT_CACHE_TTL", "soon", "ENRICHMENT_CACHE_TTL:"),
+        (
+            ["start", "--user-id", "u1", "--email", "a@b.io"],
+            "EMAIL_SCHEDULE",
+            "x",
+            "EMAIL_SCHEDULE:",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_its_variable(
+    env: dict[str, str], command: list[str], variable: str, value: str, named: str
+) -> None:
+    result = onboarding(*command, env={**env, variable: value})
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"error: invalid settings: {named}"), result.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "field"),
     [
         (["--user-id", "u1", "--email", "not-an-email"], "email"),
