@@ -43,23 +43,25 @@ def markdown(data: dict[str, Any], chart: str) -> str:
         "",
         f"{data['date']} · {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM · {m['os']}",
         f"Python {v['python']} · temporalio {v['temporalio']} · temporal CLI {v['temporal_cli']}",
-        "",
-        f"Sizes: {s['signups']} signups at concurrency {s['concurrency']}; {s['journeys']} "
-        f"journeys (schedule 0s,0s,0s, vendors at zero latency, 1 worker process); "
-        f"{s['enterprise']} enterprise signups at 10/s; {s['runs']} run(s) each. "
-        f"Duration {data['duration_seconds']:.0f}s.",
-        "",
-        "| measure | median | min - max |",
-        "|---|---:|---:|",
     ]
-    for scenario, key, label, unit, fmt in ROWS:
-        if scenario not in data:
-            continue
+    rows = [row for row in ROWS if row[0] in data]
+    if rows:
+        lines += [
+            "",
+            f"Sizes: {s['signups']} signups at concurrency {s['concurrency']}; {s['journeys']} "
+            f"journeys (schedule 0s,0s,0s, vendors at zero latency, 1 worker process); "
+            f"{s['enterprise']} enterprise signups at 10/s; {s['runs']} run(s) each.",
+            "",
+            "| measure | median | min - max |",
+            "|---|---:|---:|",
+        ]
+    for scenario, key, label, unit, fmt in rows:
         stat = data[scenario][key]
         lines.append(
             f"| {label} | {stat['median']:{fmt}} {unit} | "
             f"{stat['min']:{fmt}} - {stat['max']:{fmt}} |"
         )
+    lines += ["", f"Duration {data['duration_seconds']:.0f}s."]
     in_flight = data.get("in_flight") or {}
     if in_flight:
         lines += [
@@ -93,14 +95,16 @@ def markdown(data: dict[str, Any], chart: str) -> str:
             "the vendors' documented limits: every journey through its first round of calls "
             f"in **{b['seconds']:.0f} s**, **{b['throttled_429']} answered 429**.",
             "",
-            "| vendor | limit | calls | busiest second | 429s |",
-            "|---|---:|---:|---:|---:|",
+            "| vendor | limit | queue rate | calls | busiest second | 429s |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         throttled = b.get("throttled_by_vendor", {})
+        rates = b.get("queue_rates", {})
         for vendor, limit in b["limits"].items():
+            rate = f"{rates[vendor]:.2f}/s" if vendor in rates else "-"
             lines.append(
-                f"| {vendor} | {limit:g}/s | {b['calls'][vendor]} | {b['busiest_second'][vendor]} "
-                f"| {throttled.get(vendor, '-')} |"
+                f"| {vendor} | {limit:g}/s | {rate} | {b['calls'][vendor]} "
+                f"| {b['busiest_second'][vendor]} | {throttled.get(vendor, '-')} |"
             )
     if "spend" in data:
         sp = data["spend"]
@@ -126,7 +130,9 @@ def markdown(data: dict[str, Any], chart: str) -> str:
     if sizing:
         lines += ["", "Sizing, from the measured per-journey costs above (`bench/sizing.py`):", ""]
         lines += sizing
-    lines += ["", f"![throughput and memory vs journeys in flight]({chart})", ""]
+    if "throughput" in data or in_flight:
+        lines += ["", f"![throughput and memory vs journeys in flight]({chart})"]
+    lines.append("")
     return "\n".join(lines)
 
 

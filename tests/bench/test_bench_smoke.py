@@ -34,11 +34,11 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path) -> None:
     assert levels and all(row["worker_rss_mb"] > 0 for row in levels)
     drain = data["in_flight"]["drain"]
     assert drain["journeys"] == levels[-1]["journeys"] and drain["seconds"] > 0
-    # The burst ran against the vendors' documented limits and every journey got through; a
-    # throttled call is retried, and the queues keep them rare (the count is in the report).
+    # The burst ran against the vendors' documented limits, every journey got through, and the
+    # queues' rates kept every vendor from answering 429.
     burst = data["burst"]
     assert burst["seconds"] > 0 and burst["calls"]["clearbit"] > 0
-    assert burst["throttled_429"] <= 0.05 * sum(burst["calls"].values())
+    assert burst["throttled_429"] == 0, burst["throttled_at_s"]
     # The cache saves company lookups: never more calls with it than without.
     spend = data["spend"]
     off, on = spend["cache_off"]["calls_per_1000"], spend["cache_on"]["calls_per_1000"]
