@@ -15,7 +15,7 @@ class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_prefix="WORKER_")
 
     max_cached_workflows: int = Field(
-        default=500,
+        default=250,
         ge=0,
         description="Journeys kept in memory between their workflow tasks (the sticky cache).",
     )
