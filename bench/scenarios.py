@@ -20,7 +20,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
-from activities.settings import DOCUMENTED_RATE_LIMITS, VENDORS, VendorSettings, queue_rate
+from activities.settings import (
+    DEFAULT_QUEUE_RATES,
+    DOCUMENTED_RATE_LIMITS,
+    VENDORS,
+    VendorSettings,
+)
 from activities.warehouse import Warehouse
 from bench import noop
 from bench.lab import Lab, fast_config
@@ -600,7 +605,7 @@ async def burst(
         "calls": {v: after[v] - before[v] for v in VENDORS},
         "busiest_second": {v: busiest_second(lab, v, began) for v in VENDORS},
         "limits": dict(DOCUMENTED_RATE_LIMITS),
-        "queue_rates": {v: queue_rate(limit) for v, limit in DOCUMENTED_RATE_LIMITS.items()},
+        "queue_rates": dict(DEFAULT_QUEUE_RATES),
     }
     await terminate(lab, ids, progress)
     state.set_rate_limits({})

@@ -107,15 +107,14 @@ async def run_worker(
             POST_SALES_ALERT: ("slack", SlackSalesAlert(http, settings).post),
             SEND_ONBOARDING_EMAIL: ("resend", ResendEmail(http, settings).send),
         }
+        # Each role's queue and the rate the server holds it to.
+        queues = {
+            name: (vendor_task_queue(task_queue, name), settings.rate_limit(vendor))
+            for name, (vendor, _) in vendor_calls.items()
+        }
         # Calls on the vendor queues keep (at least) the spacing the server dispatched them with.
         http.event_hooks["request"].append(
-            DispatchHold(
-                settings.vendor_dispatch_hold_seconds,
-                {
-                    vendor_task_queue(task_queue, name): settings.rate_limit(vendor)
-                    for name, (vendor, _) in vendor_calls.items()
-                },
-            )
+            DispatchHold(settings.vendor_dispatch_hold_seconds, dict(queues.values()))
         )
         # Warehouse writes run on threads, as many as the engine's connection pool serves.
         with ThreadPoolExecutor(
@@ -138,13 +137,13 @@ async def run_worker(
             vendors = [
                 Worker(
                     client,
-                    task_queue=vendor_task_queue(task_queue, name),
+                    task_queue=queues[name][0],
                     activities=[call],
-                    max_task_queue_activities_per_second=settings.rate_limit(vendor),
+                    max_task_queue_activities_per_second=queues[name][1],
                     max_concurrent_activities=tuning.max_concurrent_activities,
                     graceful_shutdown_timeout=timedelta(seconds=10),
                 )
-                for name, (vendor, call) in vendor_calls.items()
+                for name, (_, call) in vendor_calls.items()
             ]
             async with contextlib.AsyncExitStack() as running:
                 for worker in (journeys, *vendors):
@@ -152,9 +151,7 @@ async def run_worker(
                 log.info(
                     "worker polling task queue %r and its vendor queues (%s)",
                     task_queue,
-                    ", ".join(
-                        f"{v} {settings.rate_limit(v):g}/s" for v, _ in vendor_calls.values()
-                    ),
+                    ", ".join(f"{queue} {rate:g}/s" for queue, rate in queues.values()),
                 )
                 await stop.wait()
                 log.info("stopping: finishing in-flight tasks")
