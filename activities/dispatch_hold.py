@@ -2,7 +2,8 @@
 
 The server hands out a vendor queue's activities at the queue's rate, but the vendor counts when
 requests arrive, and between the two sits the worker: its event loop, a cache read, a busy CPU.
-Two things keep a worker from bunching calls up on the way:
+Two things, at the start of each activity on a vendor queue, keep a worker from bunching calls
+up on the way:
 
 - each call waits until a fixed time (the hold) after the server dispatched its attempt (the
   attempt's start time, which the server sets), so a delay shorter than the hold is absorbed;
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from typing import Any
 
-import httpx
 from temporalio import activity
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 
 def hold_seconds(started_at: float, now: float, hold: float) -> float:
@@ -26,28 +27,37 @@ def hold_seconds(started_at: float, now: float, hold: float) -> float:
     return min(max(started_at + hold - now, 0.0), hold)
 
 
-class DispatchHold:
-    """An httpx request hook: inside an activity on one of the queues of ``rates`` (tasks per
-    second), send no earlier than ``hold`` seconds after the attempt's dispatch, and no earlier
-    than ``1 / rate`` after this worker's previous call on that queue."""
+class DispatchHold(Interceptor):
+    """For a vendor queue's worker (``rate`` tasks per second): each activity starts no earlier
+    than ``hold`` seconds after the server dispatched its attempt, and no earlier than
+    ``1 / rate`` after the previous one this worker started. Held at the start, before a cache
+    read, so colleagues dispatched together still find each other's answers."""
 
-    def __init__(self, hold: float, rates: Mapping[str, float]) -> None:
+    def __init__(self, hold: float, rate: float) -> None:
         self._hold = hold
-        self._spacing = {queue: 1.0 / rate for queue, rate in rates.items() if rate > 0}
-        self._next_slot: dict[str, float] = {}
+        self._spacing = 1.0 / rate
+        self._next_slot = 0.0
 
-    async def __call__(self, request: httpx.Request) -> None:
-        try:
-            info = activity.info()
-        except RuntimeError:  # not inside an activity: a script, a plain test
-            return
-        spacing = self._spacing.get(info.task_queue)
-        if spacing is None:
-            return
+    async def wait(self) -> None:
+        """Inside an activity: wait for this attempt's slot."""
+        info = activity.info()
         now = time.time()
         earliest = now + hold_seconds(info.started_time.timestamp(), now, self._hold)
-        # Taken before any await, so concurrent calls each get a slot of their own.
-        slot = max(earliest, self._next_slot.get(info.task_queue, 0.0))
-        self._next_slot[info.task_queue] = slot + spacing
+        # Taken before any await, so concurrent activities each get a slot of their own.
+        slot = max(earliest, self._next_slot)
+        self._next_slot = slot + self._spacing
         if slot > now:
             await asyncio.sleep(slot - now)
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _HeldActivity(next, self)
+
+
+class _HeldActivity(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, hold: DispatchHold) -> None:
+        super().__init__(next)
+        self._hold = hold
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        await self._hold.wait()
+        return await super().execute_activity(input)

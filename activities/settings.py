@@ -138,8 +138,8 @@ class VendorSettings(BaseSettings):
         ge=0,
         le=5,
         description=(
-            "Each call on a rate-limited vendor queue waits until this long after the server "
-            "dispatched it, so a worker's delays do not bunch calls up at the vendor; 0 sends "
+            "Each activity on a vendor queue starts no earlier than this long after the server "
+            "dispatched it, so a worker's delays do not bunch calls up at the vendor; 0 starts "
             "at once."
         ),
     )

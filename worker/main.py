@@ -112,10 +112,6 @@ async def run_worker(
             name: (vendor_task_queue(task_queue, name), settings.rate_limit(vendor))
             for name, (vendor, _) in vendor_calls.items()
         }
-        # Calls on the vendor queues keep (at least) the spacing the server dispatched them with.
-        http.event_hooks["request"].append(
-            DispatchHold(settings.vendor_dispatch_hold_seconds, dict(queues.values()))
-        )
         # Warehouse writes run on threads, as many as the engine's connection pool serves.
         with ThreadPoolExecutor(
             max_workers=WAREHOUSE_THREADS, thread_name_prefix="warehouse"
@@ -140,6 +136,10 @@ async def run_worker(
                     task_queue=queues[name][0],
                     activities=[call],
                     max_task_queue_activities_per_second=queues[name][1],
+                    # Calls keep (at least) the spacing the server dispatched them with.
+                    interceptors=[
+                        DispatchHold(settings.vendor_dispatch_hold_seconds, queues[name][1])
+                    ],
                     max_concurrent_activities=tuning.max_concurrent_activities,
                     graceful_shutdown_timeout=timedelta(seconds=10),
                 )
