@@ -11,6 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q workflows  # the sandbox re-imports it for each journey
 	touch $@
 
 demo: install  ## Dev server + sandbox + worker + sample signups; Ctrl-C stops everything
