@@ -109,10 +109,10 @@ class Warehouse:
     """``save_to_warehouse``: a synchronous activity, run on the worker's thread pool."""
 
     def __init__(self, url: str) -> None:
+        sqlite = sa.make_url(url).get_backend_name() == "sqlite"
         # A database server's connection can go stale between uses; a SQLite file's cannot.
-        pre_ping = sa.make_url(url).get_backend_name() != "sqlite"
-        self._engine = sa.create_engine(url, pool_pre_ping=pre_ping)
-        if self._engine.dialect.name == "sqlite":
+        self._engine = sa.create_engine(url, pool_pre_ping=not sqlite)
+        if sqlite:
             sa.event.listen(self._engine, "connect", _sqlite_pragmas)
         self._schema_ready = False
         self._schema_lock = threading.Lock()
