@@ -6,7 +6,12 @@ Two things, at the start of each activity on a vendor queue, keep a worker from 
 up on the way:
 
 - each call waits until a fixed time (the hold) after the server dispatched its attempt (the
-  attempt's start time, which the server sets), so a delay shorter than the hold is absorbed;
+  attempt's start time, which the server sets), so a delay shorter than the hold is absorbed.
+  The hold is never longer than the queue's interval (``1 / rate``): it is there for the slow
+  queues, where two calls a worker's delay brings together are already one too many for the
+  vendor (Slack, Resend). A queue that dispatches more often than the hold serves a vendor
+  whose limit takes a hold's worth of its calls at once (Clearbit, BuiltWith, or any vendor at
+  a plan's higher limit), and holding it longer would only add latency;
 - the worker keeps its own calls on a queue at least ``1 / rate`` apart, so calls the worker fell
   behind on (a stalled event loop) leave one by one rather than together.
 """
@@ -29,13 +34,13 @@ def hold_seconds(started_at: float, now: float, hold: float) -> float:
 
 class DispatchHold(Interceptor):
     """For a vendor queue's worker (``rate`` tasks per second): each activity starts no earlier
-    than ``hold`` seconds after the server dispatched its attempt, and no earlier than
-    ``1 / rate`` after the previous one this worker started. Held at the start, before a cache
-    read, so colleagues dispatched together still find each other's answers."""
+    than ``hold`` seconds (at most ``1 / rate``) after the server dispatched its attempt, and no
+    earlier than ``1 / rate`` after the previous one this worker started. Held at the start,
+    before a cache read, so colleagues dispatched together still find each other's answers."""
 
     def __init__(self, hold: float, rate: float) -> None:
-        self._hold = hold
         self._spacing = 1.0 / rate
+        self._hold = min(hold, self._spacing)
         self._next_slot = 0.0
 
     async def wait(self) -> None:

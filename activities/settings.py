@@ -138,9 +138,9 @@ class VendorSettings(BaseSettings):
         ge=0,
         le=5,
         description=(
-            "Each activity on a vendor queue starts no earlier than this long after the server "
-            "dispatched it, so a worker's delays do not bunch calls up at the vendor; 0 starts "
-            "at once."
+            "Each activity on a vendor queue starts no earlier than this long (at most the "
+            "queue's interval, 1 / its rate) after the server dispatched it, so a worker's "
+            "delays do not bunch calls up at the vendor; 0 starts at once."
         ),
     )
     http_max_connections: int = Field(

@@ -3,12 +3,18 @@
 Calls are recorded from the worker's shared HTTP client (a response hook, so every vendor's
 activity is covered in one place) and cache hits by the activity that answered from the cache.
 A ledger that cannot be written never fails the call: it logs a warning and the journey goes on.
+
+Rows are group-committed: one transaction at a time per warehouse, carrying every row that
+arrived while the previous one was being written, so a busy worker does not queue one write
+(and, on SQLite, one wait for the write lock) per vendor call. Each call still returns only
+once its own row is committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -17,7 +23,7 @@ from typing import Any
 import httpx
 from temporalio import activity
 
-from activities.warehouse import Warehouse
+from activities.warehouse import VendorCall, Warehouse
 
 log = logging.getLogger("onboarding.spend")
 
@@ -61,14 +67,53 @@ def _journey_id() -> str | None:
         return None
 
 
+class GroupCommit:
+    """The ledger writes of one warehouse: one transaction at a time, with every row that
+    arrived meanwhile."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self._warehouse = warehouse
+        self._waiting: list[tuple[VendorCall, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, call: VendorCall) -> None:
+        """Return once ``call``'s row is committed; raise what its transaction raised."""
+        loop = asyncio.get_running_loop()
+        committed: asyncio.Future[None] = loop.create_future()
+        self._waiting.append((call, committed))
+        writer = self._writer
+        if writer is None or writer.done() or writer.get_loop() is not loop:
+            self._writer = loop.create_task(self._write_all())
+        await committed
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await asyncio.to_thread(self._warehouse.record_calls, [c for c, _ in batch])
+            except Exception as exc:
+                for _, committed in batch:
+                    if not committed.done():  # its caller may have been cancelled
+                        committed.set_exception(exc)
+            else:
+                for _, committed in batch:
+                    if not committed.done():
+                        committed.set_result(None)
+
+
+_group_commits: weakref.WeakKeyDictionary[Warehouse, GroupCommit] = weakref.WeakKeyDictionary()
+
+
 async def record_call(
     warehouse: Warehouse, vendor: str, endpoint: str, status_code: int | None, billed: bool
 ) -> None:
     """Add one row to the ledger; a failure is a warning (no personal data), never an error."""
+    call = VendorCall(_journey_id(), vendor, endpoint, status_code, billed)
+    group = _group_commits.get(warehouse)
+    if group is None:
+        group = _group_commits[warehouse] = GroupCommit(warehouse)
     try:
-        await asyncio.to_thread(
-            warehouse.record_call, _journey_id(), vendor, endpoint, status_code, billed
-        )
+        await group.write(call)
     except Exception as exc:
         log.warning("spend ledger: could not record a %s call (%s)", vendor, type(exc).__name__)
 

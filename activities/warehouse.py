@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -59,6 +60,18 @@ vendor_calls = sa.Table(
     sa.Column("billed", sa.Boolean, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
+
+
+@dataclass(frozen=True)
+class VendorCall:
+    """One row of the spend ledger, stamped when the call was made."""
+
+    journey_id: str | None
+    vendor: str
+    endpoint: str
+    status_code: int | None
+    billed: bool
+    recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -201,18 +214,28 @@ class Warehouse:
         billed: bool,
     ) -> None:
         """One row of the spend ledger."""
+        self.record_calls([VendorCall(journey_id, vendor, endpoint, status_code, billed)])
+
+    def record_calls(self, calls: Sequence[VendorCall]) -> None:
+        """Rows of the spend ledger, in one transaction."""
+        if not calls:
+            return
         self._ensure_schema()
         with self._engine.begin() as connection:
             connection.execute(
-                vendor_calls.insert().values(
-                    id=str(uuid.uuid4()),
-                    journey_id=journey_id,
-                    vendor=vendor.lower(),
-                    endpoint=endpoint,
-                    status_code=status_code,
-                    billed=billed,
-                    recorded_at=datetime.now(UTC),
-                )
+                vendor_calls.insert(),
+                [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "journey_id": call.journey_id,
+                        "vendor": call.vendor.lower(),
+                        "endpoint": call.endpoint,
+                        "status_code": call.status_code,
+                        "billed": call.billed,
+                        "recorded_at": call.recorded_at,
+                    }
+                    for call in calls
+                ],
             )
 
     def calls(

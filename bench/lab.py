@@ -38,6 +38,10 @@ EMAIL_SCHEDULE = (timedelta(0), timedelta(0), timedelta(0))
 UNTHROTTLED = processes.UNTHROTTLED_VENDORS
 PROJECT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_SECONDS = 60.0
+SETTLE_TIMEOUT_SECONDS = 30.0
+SETTLE_SAMPLE_SECONDS = 0.5
+IDLE_CORES = 0.15  # the processes together, below this share of a core: idle
+POLLING = "worker polling task queue"  # what a journey worker logs once it polls
 
 
 def fast_config(schedule: tuple[timedelta, ...] = EMAIL_SCHEDULE) -> JourneyConfig:
@@ -100,6 +104,7 @@ class Lab:
         self.server: Child | None = None
         self.webhook: Child | None = None
         self.worker: Child | None = None
+        self.fleet: list[Child] = []  # journey workers beside ``worker``, for a scenario
         self.noop_worker: Child | None = None
         self.worker_env: dict[str, str] = {}
         self._client: Client | None = None
@@ -142,15 +147,19 @@ class Lab:
         env.update(self.worker_env)
         return env
 
-    async def restart_worker(self, **overrides: str) -> None:
-        """The journey worker again, with ``overrides`` on top of the lab's environment (the
-        settings of the ones before are dropped)."""
+    async def restart_worker(self, workers: int = 1, **overrides: str) -> None:
+        """The journey worker again, and ``workers - 1`` more beside it (a fleet polling the
+        same queues), with ``overrides`` on top of the lab's environment (the settings of the
+        ones before are dropped)."""
         assert self.worker is not None
-        self.worker.stop(timeout=15)
+        for child in (self.worker, *self.fleet):
+            child.stop(timeout=15)
         self.worker_env = dict(overrides)
-        self.worker = processes.worker(0, self.env(), self.run_dir)
-        self.worker.start()
-        await self._until(lambda: self._polled(TASK_QUEUE), "the journey worker to poll")
+        env = self.env()
+        self.worker = processes.worker(0, env, self.run_dir)
+        self.fleet = [processes.worker(slot, env, self.run_dir) for slot in range(1, workers)]
+        for child in (self.worker, *self.fleet):
+            await self._start_polling(child)
 
     async def up(self) -> None:
         # The workflow sandbox imports a workflow's module afresh for each new workflow: from
@@ -180,7 +189,7 @@ class Lab:
         await self._until(lambda: self._polled(noop.TASK_QUEUE), "the no-op worker to poll")
 
     async def down(self) -> None:
-        for child in (self.webhook, self.worker, self.noop_worker, self.server):
+        for child in (self.webhook, self.worker, *self.fleet, self.noop_worker, self.server):
             if child is not None:
                 child.stop(timeout=10)
         await self.http.aclose()
@@ -198,6 +207,23 @@ class Lab:
     def worker_cpu(self) -> float:
         assert self.worker is not None and self.worker.pid is not None
         return cpu_seconds(self.worker.pid)
+
+    async def settle(self, within: float = SETTLE_TIMEOUT_SECONDS) -> None:
+        """Wait until the server and the workers are idle (what the last batch left behind, its
+        visibility writes, its evictions, is done), so a timed batch does not pay for it."""
+        children = [c for c in (self.server, self.worker, *self.fleet, self.noop_worker) if c]
+        pids = [c.pid for c in children if c.pid is not None]
+
+        def busy() -> float:
+            return sum(cpu_seconds(pid) for pid in pids)
+
+        deadline = time.monotonic() + within
+        quiet, last = 0, busy()
+        while quiet < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(SETTLE_SAMPLE_SECONDS)
+            now = busy()
+            quiet = quiet + 1 if now - last < IDLE_CORES * SETTLE_SAMPLE_SECONDS else 0
+            last = now
 
     @property
     def webhook_url(self) -> str:
@@ -222,12 +248,30 @@ class Lab:
     async def _until(self, check: Callable[[], Awaitable[bool]], what: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while not await check():
-            for child in (self.webhook, self.worker, self.noop_worker):
+            for child in (self.webhook, self.worker, *self.fleet, self.noop_worker):
                 if child is not None and child.process is not None and not child.running():
                     raise RuntimeError(f"{child.name} exited: {child.log_tail(5)}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gave up waiting for {what}; logs in {self.run_dir}")
             await asyncio.sleep(0.25)
+
+    async def _start_polling(self, worker: Child) -> None:
+        """Start a journey worker and wait for it to say it polls (a queue's list of pollers
+        still names the workers that just stopped)."""
+        said = self._polling_lines(worker)
+
+        async def polling() -> bool:
+            return self._polling_lines(worker) > said
+
+        worker.start()
+        await self._until(polling, f"{worker.name} to poll")
+
+    @staticmethod
+    def _polling_lines(worker: Child) -> int:
+        try:
+            return worker.log.read_text(errors="replace").count(POLLING)
+        except FileNotFoundError:
+            return 0
 
     async def _webhook_healthy(self) -> bool:
         try:

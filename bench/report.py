@@ -91,8 +91,9 @@ def markdown(data: dict[str, Any], chart: str) -> str:
         b = data["burst"]
         lines += [
             "",
-            f"Burst: {b['signups']} signups of the company mix at once, sandbox and worker at "
-            "the vendors' documented limits: every journey through its first round of calls "
+            f"Burst: {b['signups']} signups of the company mix at once, the sandbox and "
+            f"{b.get('workers', 1)} worker(s) at the vendors' documented limits: every journey "
+            "through its first round of calls "
             f"in **{b['seconds']:.0f} s**, **{b['throttled_429']} answered 429**.",
             "",
             "| vendor | limit | queue rate | calls | busiest second | 429s |",

@@ -57,17 +57,18 @@ class Sizes:
     probe: int
     spend: int
     burst: int
+    burst_workers: int
     drain_rate: float
 
 
 DEFAULT = Sizes(
     runs=3, signups=500, concurrency=32, journeys=200, enterprise=50,
-    in_flight=(1000, 5000, 10000), probe=50, spend=1000, burst=1000,
+    in_flight=(1000, 5000, 10000), probe=50, spend=1000, burst=1000, burst_workers=2,
     drain_rate=DOCUMENTED_RATE_LIMITS["resend"],
 )  # fmt: skip
 QUICK = Sizes(
     runs=1, signups=12, concurrency=8, journeys=8, enterprise=4, in_flight=(10, 20), probe=4,
-    spend=20, burst=20, drain_rate=10.0,
+    spend=20, burst=20, burst_workers=2, drain_rate=10.0,
 )  # fmt: skip
 
 
@@ -188,7 +189,7 @@ async def execute(sizes: Sizes, run_dir: Path, only: frozenset[str]) -> dict[str
             if "burst" in only:
                 progress.console.log("burst: the vendors' documented limits, in sandbox and worker")
                 data["burst"] = await scenarios.burst(
-                    lab, uuid.uuid4().hex[:6], sizes.burst, c, progress
+                    lab, uuid.uuid4().hex[:6], sizes.burst, c, progress, sizes.burst_workers
                 )
             checkpoint()
             if "in_flight" in only and sizes.in_flight:
@@ -222,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--spend", type=int, default=None, help="spend: signups (1000)")
     parser.add_argument("--burst", type=int, default=None, help="burst: signups (1000)")
+    parser.add_argument(
+        "--burst-workers", type=int, default=None, help="burst: journey workers polling (2)"
+    )
     parser.add_argument(
         "--drain-rate",
         type=float,
@@ -257,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         probe=base.probe,
         spend=args.spend or base.spend,
         burst=args.burst or base.burst,
+        burst_workers=args.burst_workers or base.burst_workers,
         drain_rate=args.drain_rate or base.drain_rate,
     )
     run_dir = Path(tempfile.mkdtemp(prefix="onboarding-bench-"))

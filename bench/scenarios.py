@@ -209,6 +209,7 @@ async def journey_throughput(
     """``count`` journeys (each ``ACTIVITIES_PER_JOURNEY`` vendor calls) from first start to last
     close."""
     events = [signup(tag, n, "shopbright") for n in range(count)]
+    await lab.settle()
     cpu = lab.worker_cpu()
     began = time.monotonic()
     await bare_starts(lab, events, fast_config(), concurrency, progress, "journeys starting")
@@ -277,6 +278,7 @@ async def ceiling(
             task_queue=noop.TASK_QUEUE,
         )
 
+    await lab.settle()
     last = time.monotonic()
 
     async def close(workflow_id: str) -> None:
@@ -558,14 +560,15 @@ async def spend(
 
 
 async def burst(
-    lab: Lab, tag: str, count: int, concurrency: int, progress: Progress
+    lab: Lab, tag: str, count: int, concurrency: int, progress: Progress, workers: int = 2
 ) -> dict[str, Any]:
     """``count`` signups of the company mix at once, against a sandbox enforcing the vendors'
-    documented limits and a worker holding its vendor queues to them: time until every journey
-    is done with its first round of calls (ended, or waiting for email 2), and the 429s."""
+    documented limits and ``workers`` workers holding their vendor queues to them: time until
+    every journey is done with its first round of calls (ended, or waiting for email 2), and the
+    429s."""
     state = lab.sandbox.state
     state.set_rate_limits(DOCUMENTED_RATE_LIMITS)
-    await lab.restart_worker(VENDOR_RATE_LIMITS="")
+    await lab.restart_worker(workers, VENDOR_RATE_LIMITS="")
     throttled_before = {v: state.rate_limited(v) for v in VENDORS}
     before = vendor_calls(lab)
     events = company_mix(tag, count, seed=7)
@@ -590,6 +593,7 @@ async def burst(
     after = vendor_calls(lab)
     result: dict[str, Any] = {
         "signups": count,
+        "workers": workers,
         "seconds": seconds,
         "throttled_429": sum(state.rate_limited(v) - throttled_before[v] for v in VENDORS),
         "throttled_by_vendor": {v: state.rate_limited(v) - throttled_before[v] for v in VENDORS},

@@ -63,10 +63,25 @@ async def test_calls_a_worker_fell_behind_on_leave_one_by_one() -> None:
     ]
 
 
+async def test_the_hold_is_never_longer_than_the_queues_interval() -> None:
+    """A queue at 10/s is held a tenth of a second at most, whatever the hold; one at 1/s the
+    whole hold."""
+    fast = await started_at(DispatchHold(HOLD, 10.0), 1)
+    slow = await started_at(DispatchHold(HOLD, 1.0), 1)
+    assert 0.08 <= fast[0] < 0.2
+    assert HOLD - 0.02 <= slow[0] < HOLD + 0.1
+
+
 async def test_vendor_calls_leave_the_hold_after_their_dispatch(
     dev_server: WorkflowEnvironment, sandbox: SandboxServer, vendor_settings: VendorSettings
 ) -> None:
-    settings = vendor_settings.model_copy(update={"vendor_dispatch_hold_seconds": HOLD})
+    # Queues slow enough (under 1/s) that the hold is the whole HOLD.
+    settings = vendor_settings.model_copy(
+        update={
+            "vendor_dispatch_hold_seconds": HOLD,
+            "vendor_rate_limits": {"clearbit": 1.0, "slack": 1.0},
+        }
+    )
     signup = Signup(
         user_id=f"u-{uuid.uuid4().hex[:10]}", email="ada@globex.example", first_name="Ada"
     )

@@ -3,14 +3,18 @@ command's summary of it."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from activities import spend
 from activities.spend import is_billed
-from activities.warehouse import Warehouse
+from activities.warehouse import VendorCall, Warehouse
 from sandbox.server import SandboxServer
 from tests.conftest import RunningWorker
 from tests.helpers import onboarding
@@ -68,6 +72,53 @@ async def test_queued_and_unknown_lookups_are_not_billed(skipping_worker: Runnin
     unknown = await start(skipping_worker, signup("joe@unheard-of.example"))
     assert (await unknown.result()).outcome == Outcome.NOT_ENRICHED
     assert ledger(skipping_worker, unknown.id) == [("clearbit", "combined/find", 404, False)]
+
+
+async def test_calls_recorded_together_share_a_transaction_and_every_row_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    transactions: list[int] = []
+    write = warehouse.record_calls
+
+    def counted(calls: Sequence[VendorCall]) -> None:
+        transactions.append(len(calls))
+        write(calls)
+
+    monkeypatch.setattr(warehouse, "record_calls", counted)
+    await asyncio.gather(
+        *(spend.record_call(warehouse, "resend", "emails", 200, True) for _ in range(40))
+    )
+    assert sum(transactions) == 40 and len(transactions) <= 2, transactions
+    assert len(warehouse.calls()) == 40
+    # One more, alone: its own transaction, once the first batch is done.
+    await spend.record_call(warehouse, "slack", "chat.postMessage", 200, False)
+    assert transactions[-1] == 1 and len(warehouse.calls()) == 41
+
+
+async def test_a_ledger_that_cannot_be_written_warns_for_each_call_and_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    write = warehouse.record_calls
+
+    def broken(calls: Sequence[VendorCall]) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(warehouse, "record_calls", broken)
+    with caplog.at_level(logging.WARNING, logger="onboarding.spend"):
+        await asyncio.gather(
+            *(
+                spend.record_call(warehouse, "clearbit", "combined/find", 200, True)
+                for _ in range(3)
+            )
+        )
+    assert [r.getMessage() for r in caplog.records] == [
+        "spend ledger: could not record a clearbit call (OSError)"
+    ] * 3
+    monkeypatch.setattr(warehouse, "record_calls", write)
+    await spend.record_call(warehouse, "clearbit", "combined/find", 200, True)
+    assert len(warehouse.calls()) == 1
 
 
 def test_billing_rules() -> None:
