@@ -29,7 +29,7 @@ from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
 from starter.encryption import KEYS_ENV, data_converter, generate_key
 from starter.telemetry import quiet_runtime
-from workflows.models import TASK_QUEUE, JourneyConfig
+from workflows.models import JourneyConfig
 
 # Compressed so a journey's emails go out as fast as the vendors answer.
 EMAIL_SCHEDULE = (timedelta(0), timedelta(0), timedelta(0))
@@ -182,10 +182,10 @@ class Lab:
             log=self.run_dir / "noop-worker.log",
             cwd=Path.cwd(),
         )
-        for child in (self.webhook, self.worker, self.noop_worker):
+        for child in (self.webhook, self.noop_worker):
             child.start()
+        await self._start_polling(self.worker)
         await self._until(self._webhook_healthy, "the webhook to start")
-        await self._until(lambda: self._polled(TASK_QUEUE), "the journey worker to poll")
         await self._until(lambda: self._polled(noop.TASK_QUEUE), "the no-op worker to poll")
 
     async def down(self) -> None:
