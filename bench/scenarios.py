@@ -31,6 +31,7 @@ from bench import noop
 from bench.lab import Lab, fast_config
 from sandbox.fixtures import sample_signups, synthetic_domain
 from sandbox.state import AcceptedEmail
+from workflows import search_attributes as sa
 from workflows.journey import OnboardingJourney
 from workflows.models import (
     TASK_QUEUE,
@@ -159,6 +160,7 @@ async def bare_starts(
             id=journey_id(user.user_id),
             task_queue=TASK_QUEUE,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=sa.at_start(),  # as the product's starters start a journey
         )
         latencies.append(time.monotonic() - began)
 

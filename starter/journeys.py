@@ -96,6 +96,7 @@ async def start_journey(
             ),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             static_summary=journey_summary(signup),
+            search_attributes=sa.at_start(),
         )
         return StartedJourney(workflow_id, handle.result_run_id or "", created=True, running=True)
     except WorkflowAlreadyStartedError:

@@ -26,7 +26,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from activities.contracts import (
     ENRICH_SIGNUP,
@@ -44,6 +44,7 @@ from activities.spend import SpendLedger
 from activities.technographics import BuiltWithTechnographics
 from activities.warehouse import Warehouse
 from starter.telemetry import instrument_http_client
+from worker.sandbox_runner import CompiledSandboxRunner
 from worker.settings import WorkerSettings
 from workflows import search_attributes
 from workflows.journey import OnboardingJourney
@@ -54,7 +55,7 @@ log = logging.getLogger("onboarding.worker")
 WAREHOUSE_THREADS = 16
 
 # pydantic imports the email validator lazily, while validating a signup inside the sandbox.
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+WORKFLOW_RUNNER = CompiledSandboxRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna")
 )
 

@@ -84,6 +84,8 @@ ONE_UPSERT_PER_TASK = "one-upsert-per-workflow-task"
 # above; a journey records only the newest of the two.
 LOCAL_WAREHOUSE_SAVES = "local-warehouse-saves"
 
+_UNSET = object()
+
 _RANGE_LOWER_BOUND = re.compile(r"^\s*(\d+)\s*([kK])?")
 
 
@@ -125,11 +127,15 @@ class OnboardingJourney:
         self._merge_upserts = False
         self._local_saves = False
         self._pending: dict[str, Any] = {}  # attribute name -> its latest change, not yet sent
+        self._from_start: dict[str, Any] = {}  # attribute name -> the value the start set
 
     @workflow.run
     async def run(self, journey: JourneyInput) -> JourneyState:
         self._local_saves = workflow.patched(LOCAL_WAREHOUSE_SAVES)
         self._merge_upserts = self._local_saves or workflow.patched(ONE_UPSERT_PER_TASK)
+        self._from_start = {
+            pair.key.name: pair.value for pair in workflow.info().typed_search_attributes
+        }
         signup, config = journey.signup, journey.config
         self._count("onboarding_journeys_started", "Journeys started.")
 
@@ -476,10 +482,16 @@ class OnboardingJourney:
 
     def _send_upserts(self) -> None:
         """The search-attribute changes made since the journey last waited, as one upsert;
-        called before every wait, so the Web UI never shows a stale stage."""
-        if self._pending:
-            workflow.upsert_search_attributes(list(self._pending.values()))
-            self._pending.clear()
+        called before every wait, so the Web UI never shows a stale stage. A value the journey
+        was started with is not sent again."""
+        updates = [
+            update
+            for name, update in self._pending.items()
+            if self._from_start.pop(name, _UNSET) != update.value
+        ]
+        self._pending.clear()
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     def _step(self, description: str) -> None:
         self._state.path.append(description)

@@ -5,7 +5,9 @@ None of them holds personal data: stages, segments, counts and outcomes only.
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from workflows.models import Stage
 
 JOURNEY_STAGE = SearchAttributeKey.for_keyword("JourneyStage")
 JOURNEY_SEGMENT = SearchAttributeKey.for_keyword("JourneySegment")
@@ -14,6 +16,15 @@ EMAILS_SENT = SearchAttributeKey.for_int("EmailsSent")
 JOURNEY_OUTCOME = SearchAttributeKey.for_keyword("JourneyOutcome")
 
 ALL = (JOURNEY_STAGE, JOURNEY_SEGMENT, COMPANY_EMPLOYEES, EMAILS_SENT, JOURNEY_OUTCOME)
+
+# Where every journey begins. A start that sets it saves the journey its first upsert: Temporal
+# writes a start's attributes with the start's own visibility record (and does not bill them).
+FIRST_STAGE = Stage.ENRICHING.value
+
+
+def at_start() -> TypedSearchAttributes:
+    """The search attributes a journey is started with."""
+    return TypedSearchAttributes([SearchAttributePair(JOURNEY_STAGE, FIRST_STAGE)])
 
 
 def cli_flags() -> list[str]:

@@ -4,12 +4,13 @@ stage filter at each stage, on the dev server; and the controls by user id."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.server import SandboxServer
@@ -79,6 +80,51 @@ async def test_each_stage_is_searchable(
     await listed_at(dev_server, handle, stage)
     await handle.signal(OnboardingJourney.unsubscribe)
     await handle.result()
+
+
+def stage_upserts(history: WorkflowHistory) -> list[str]:
+    """Every ``JourneyStage`` value the journey upserted, in order."""
+    stages = []
+    for event in history.events:
+        if event.HasField("upsert_workflow_search_attributes_event_attributes"):
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            if sa.JOURNEY_STAGE.name in fields.indexed_fields:
+                payload = fields.indexed_fields[sa.JOURNEY_STAGE.name]
+                stages.append(json.loads(payload.data))
+    return stages
+
+
+async def test_a_journey_started_at_its_first_stage_does_not_upsert_it_again(
+    dev_server: WorkflowEnvironment,
+    dev_worker: RunningWorker,
+    sandbox: SandboxServer,
+) -> None:
+    sandbox.state.set_faults(latency_seconds=2.0, vendors=["clearbit"])
+    started = await start_journey(
+        dev_worker.client,
+        signup("sam@shopbright.example"),
+        SLOW_SCHEDULE,
+        task_queue=dev_worker.task_queue,
+    )
+    handle = dev_worker.client.get_workflow_handle_for(OnboardingJourney.run, started.workflow_id)
+    # Searchable at its first stage from the moment it starts, while Clearbit is slow.
+    await listed_at(dev_server, handle, "enriching")
+    sandbox.state.set_faults(latency_seconds=0.0, vendors=["clearbit"])
+    await listed_at(dev_server, handle, "waiting_email_2")
+    await handle.signal(OnboardingJourney.unsubscribe)
+    await handle.result()
+    stages = stage_upserts(await handle.fetch_history())
+    assert stages[0] == "checking_stack"
+    assert "enriching" not in stages
+    assert stages[-1] == "done"
+
+
+async def test_a_journey_started_without_attributes_upserts_its_first_stage(
+    dev_server: WorkflowEnvironment, dev_worker: RunningWorker
+) -> None:
+    handle = await start(dev_worker, signup("ada@globex.example"))
+    await handle.result()
+    assert stage_upserts(await handle.fetch_history())[:2] == ["enriching", "alerting_sales"]
 
 
 async def test_attributes_follow_the_journey_to_its_end(
