@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from rich.progress import Progress
 from standardwebhooks.webhooks import Webhook
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
@@ -227,7 +228,8 @@ async def journey_throughput(
 
 
 # The history events Temporal Cloud bills as one action each (its pricing page): a start, each
-# activity attempt, each timer, each signal, update and search-attribute upsert, each marker.
+# activity attempt, each timer, each signal, update and search-attribute upsert (but the SDK's
+# own for a patch; a start's attributes come with the start), each marker.
 BILLED_EVENTS = {
     "WorkflowExecutionStarted",
     "TimerStarted",
@@ -236,6 +238,15 @@ BILLED_EVENTS = {
     "MarkerRecorded",
     "WorkflowExecutionUpdateAccepted",
 }
+
+
+def billed_upsert(event: HistoryEvent) -> bool:
+    """False for the upsert the SDK makes for ``workflow.patched`` (``TemporalChangeVersion``
+    alone), which is not billed; True for any other event."""
+    if not event.HasField("upsert_workflow_search_attributes_event_attributes"):
+        return True
+    fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+    return set(fields.indexed_fields) != {"TemporalChangeVersion"}
 
 
 async def history_costs(lab: Lab, workflow_ids: Sequence[str]) -> dict[str, float]:
@@ -248,7 +259,7 @@ async def history_costs(lab: Lab, workflow_ids: Sequence[str]) -> dict[str, floa
             name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
             kind = "".join(part.capitalize() for part in name.split("_"))
             events += 1
-            if kind in BILLED_EVENTS:
+            if kind in BILLED_EVENTS and billed_upsert(event):
                 actions += 1
             elif kind == "ActivityTaskStarted":
                 actions += 1  # one per attempt: a retried call is billed again
