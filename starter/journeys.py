@@ -11,7 +11,11 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -83,7 +87,8 @@ async def start_journey(
     ``rerun`` starts a new run after a finished one; a running journey is never replaced.
     """
     workflow_id = journey_id(signup.user_id)
-    try:
+
+    async def start(attributes: TypedSearchAttributes | None) -> StartedJourney:
         handle = await client.start_workflow(
             OnboardingJourney.run,
             JourneyInput(signup=signup, config=config),
@@ -96,9 +101,19 @@ async def start_journey(
             ),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             static_summary=journey_summary(signup),
-            search_attributes=sa.at_start(),
+            search_attributes=attributes,
         )
         return StartedJourney(workflow_id, handle.result_run_id or "", created=True, running=True)
+
+    try:
+        try:
+            return await start(sa.at_start())
+        except RPCError as exc:
+            if not _unregistered_attribute(exc):
+                raise
+            # A namespace without the journey's attributes still takes the signup; the journey
+            # waits at its first upsert, and the worker says how to register them.
+            return await start(None)
     except WorkflowAlreadyStartedError:
         description = await client.get_workflow_handle(workflow_id).describe()
         return StartedJourney(
@@ -107,6 +122,10 @@ async def start_journey(
             created=False,
             running=description.status == WorkflowExecutionStatus.RUNNING,
         )
+
+
+def _unregistered_attribute(exc: RPCError) -> bool:
+    return exc.status == RPCStatusCode.INVALID_ARGUMENT and "search attribute" in exc.message
 
 
 def _handle(client: Client, user_id: str) -> WorkflowHandle[OnboardingJourney, JourneyState]:
