@@ -12,6 +12,7 @@ import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from sandbox.server import SandboxServer
 from starter.journeys import (
@@ -25,6 +26,7 @@ from starter.journeys import (
 )
 from tests.conftest import RunningWorker
 from tests.workflows.test_journey import signup, start
+from worker.main import WORKFLOW_RUNNER
 from workflows import search_attributes as sa
 from workflows.journey import OnboardingJourney
 from workflows.models import JourneyConfig, JourneyState, Outcome
@@ -113,10 +115,18 @@ async def test_a_journey_started_at_its_first_stage_does_not_upsert_it_again(
     await listed_at(dev_server, handle, "waiting_email_2")
     await handle.signal(OnboardingJourney.unsubscribe)
     await handle.result()
-    stages = stage_upserts(await handle.fetch_history())
+    history = await handle.fetch_history()
+    stages = stage_upserts(history)
     assert stages[0] == "checking_stack"
     assert "enriching" not in stages
     assert stages[-1] == "done"
+    # A worker that picks the journey up again replays the same commands.
+    replay = await Replayer(
+        workflows=[OnboardingJourney],
+        data_converter=dev_worker.client.data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    ).replay_workflow(history, raise_on_replay_failure=False)
+    assert replay.replay_failure is None
 
 
 async def test_a_journey_started_without_attributes_upserts_its_first_stage(
