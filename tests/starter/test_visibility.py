@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import WorkflowHandle, WorkflowHistory
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -135,6 +139,44 @@ async def test_a_journey_started_without_attributes_upserts_its_first_stage(
     handle = await start(dev_worker, signup("ada@globex.example"))
     await handle.result()
     assert stage_upserts(await handle.fetch_history())[:2] == ["enriching", "alerting_sales"]
+
+
+async def test_a_namespace_without_the_attributes_still_takes_the_signup(
+    dev_server: WorkflowEnvironment,
+) -> None:
+    """A namespace where nobody registered the journey's search attributes refuses a start that
+    sets one; the starter then starts the journey without them rather than drop the signup."""
+    namespace = f"bare-{uuid.uuid4().hex[:8]}"
+    await dev_server.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    client = Client(
+        dev_server.client.service_client,
+        namespace=namespace,
+        data_converter=dev_server.client.data_converter,
+    )
+    started = None
+    for _ in range(100):  # a new namespace takes the server a moment to serve
+        try:
+            started = await start_journey(
+                client,
+                signup("sam@shopbright.example"),
+                JourneyConfig(),
+                task_queue="bare-namespace",
+            )
+            break
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            await asyncio.sleep(0.2)
+    assert started is not None and started.created
+    handle = client.get_workflow_handle(started.workflow_id)
+    description = await handle.describe()
+    assert description.status == WorkflowExecutionStatus.RUNNING
+    assert description.typed_search_attributes.get(sa.JOURNEY_STAGE) is None
+    await handle.terminate("test over")
 
 
 async def test_attributes_follow_the_journey_to_its_end(
