@@ -16,7 +16,6 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from sandbox.server import SandboxServer
 from starter.journeys import (
@@ -30,7 +29,7 @@ from starter.journeys import (
 )
 from tests.conftest import RunningWorker
 from tests.workflows.test_journey import signup, start
-from worker.main import WORKFLOW_RUNNER
+from tests.workflows.test_replay import replayer
 from workflows import search_attributes as sa
 from workflows.journey import OnboardingJourney
 from workflows.models import JourneyConfig, JourneyState, Outcome
@@ -125,11 +124,9 @@ async def test_a_journey_started_at_its_first_stage_does_not_upsert_it_again(
     assert "enriching" not in stages
     assert stages[-1] == "done"
     # A worker that picks the journey up again replays the same commands.
-    replay = await Replayer(
-        workflows=[OnboardingJourney],
-        data_converter=dev_worker.client.data_converter,
-        workflow_runner=WORKFLOW_RUNNER,
-    ).replay_workflow(history, raise_on_replay_failure=False)
+    replay = await replayer(data_converter=dev_worker.client.data_converter).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
     assert replay.replay_failure is None
 
 

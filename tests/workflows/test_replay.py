@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from tests.golden.record import HISTORIES, scenarios
@@ -21,10 +22,11 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(f"onboarding-golden-{path.stem}", path.read_text())
 
 
-def replayer(*workflows: type) -> Replayer:
+def replayer(*workflows: type, data_converter: DataConverter = pydantic_data_converter) -> Replayer:
+    """The worker's own runner: what a worker picking a journey up again would replay."""
     return Replayer(
         workflows=list(workflows or [OnboardingJourney]),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         workflow_runner=WORKFLOW_RUNNER,
     )
 
