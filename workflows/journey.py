@@ -83,6 +83,14 @@ ONE_UPSERT_PER_TASK = "one-upsert-per-workflow-task"
 # task of its own, a round trip through the server and a visibility write. It implies the change
 # above; a journey records only the newest of the two.
 LOCAL_WAREHOUSE_SAVES = "local-warehouse-saves"
+# Journeys started since this change also try each Clearbit, BuiltWith and Resend call once before
+# they publish the stage of that call: a call that works at once (nearly all of them) costs no
+# upsert, and one that fails shows its stage from its first failure on, while the server retries
+# it. It implies both changes above.
+STAGE_ON_RETRY = "stage-published-when-a-call-is-retried"
+
+# A call's first try: one attempt, so a failure comes back to the journey to publish the stage.
+FIRST_TRY = RetryPolicy(maximum_attempts=1)
 
 _UNSET = object()
 
@@ -113,6 +121,19 @@ def integrated_technology(stack: list[str], integrated: list[str]) -> str | None
     return next((tech for tech in integrated if tech.casefold() in present), None)
 
 
+def retry_delay(failed: ActivityError) -> timedelta | None:
+    """How long to wait before retrying a call whose first try failed, as ``VENDOR_RETRY`` would
+    (the vendor's ``Retry-After`` if it gave one); None when it must not be retried."""
+    cause = failed.cause
+    if isinstance(cause, ApplicationError):
+        if cause.non_retryable or cause.type in (VENDOR_RETRY.non_retryable_error_types or ()):
+            return None
+        return cause.next_retry_delay or VENDOR_RETRY.initial_interval
+    if isinstance(cause, TemporalTimeoutError):
+        return VENDOR_RETRY.initial_interval
+    return None  # cancelled or terminated: not a vendor's failure
+
+
 @workflow.defn(name="OnboardingJourney")
 class OnboardingJourney:
     def __init__(self) -> None:
@@ -126,12 +147,14 @@ class OnboardingJourney:
         self._previous_sent_at: datetime | None = None
         self._merge_upserts = False
         self._local_saves = False
+        self._stage_on_retry = False
         self._pending: dict[str, Any] = {}  # attribute name -> its latest change, not yet sent
         self._from_start: dict[str, Any] = {}  # attribute name -> the value the start set
 
     @workflow.run
     async def run(self, journey: JourneyInput) -> JourneyState:
-        self._local_saves = workflow.patched(LOCAL_WAREHOUSE_SAVES)
+        self._stage_on_retry = workflow.patched(STAGE_ON_RETRY)
+        self._local_saves = self._stage_on_retry or workflow.patched(LOCAL_WAREHOUSE_SAVES)
         self._merge_upserts = self._local_saves or workflow.patched(ONE_UPSERT_PER_TASK)
         self._from_start = {
             pair.key.name: pair.value for pair in workflow.info().typed_search_attributes
@@ -317,7 +340,14 @@ class OnboardingJourney:
             except (ActivityError, ApplicationError, TemporalTimeoutError):
                 # A local activity's failure arrives as its cause, not wrapped.
                 self._step(f"warehouse failing: retrying the save of {step}")
-        await self._call(SAVE_TO_WAREHOUSE, record, type(None), config, summary=f"save {step}")
+        await self._call(
+            SAVE_TO_WAREHOUSE,
+            record,
+            type(None),
+            config,
+            summary=f"save {step}",
+            stage_on_retry=False,  # already failing: show the stage now
+        )
         self._step(f"saved {step}")
 
     async def _alert_sales(self, signup: Signup, company: Company, config: JourneyConfig) -> None:
@@ -329,8 +359,15 @@ class OnboardingJourney:
             email=signup.email,
             company=company,
         )
+        # Slack has no idempotency key: the alert's retries must be the server's, whose attempt
+        # numbers tell a retry to look for an alert already posted before posting again.
         await self._call(
-            POST_SALES_ALERT, alert, SalesAlertPosted, config, summary="Slack sales alert"
+            POST_SALES_ALERT,
+            alert,
+            SalesAlertPosted,
+            config,
+            summary="Slack sales alert",
+            stage_on_retry=False,
         )
         self._state.sales_alerted = True
         self._count("onboarding_sales_alerts", "Sales alerts posted.")
@@ -439,15 +476,42 @@ class OnboardingJourney:
         config: JourneyConfig,
         *,
         summary: str,
+        stage_on_retry: bool = True,
     ) -> ResultT:
-        self._send_upserts()
+        """The vendor call, retried until it works (or the vendor rejects the request).
+
+        The stage and the other search-attribute changes pending are published before the call,
+        or, for a call that is safe to schedule twice (``stage_on_retry``), only once its first
+        try has failed: a call that works at once costs no upsert."""
+        if stage_on_retry and self._stage_on_retry:
+            try:
+                return await self._execute(activity, arg, result_type, config, summary, FIRST_TRY)
+            except ActivityError as failed:
+                delay = retry_delay(failed)
+                if delay is None:
+                    raise
+            self._send_upserts()
+            await workflow.sleep(delay, summary=f"retry {summary} in {format_offset(delay)}")
+        else:
+            self._send_upserts()
+        return await self._execute(activity, arg, result_type, config, summary, VENDOR_RETRY)
+
+    @staticmethod
+    async def _execute(
+        activity: str,
+        arg: Any,
+        result_type: type[ResultT],
+        config: JourneyConfig,
+        summary: str,
+        retry_policy: RetryPolicy,
+    ) -> ResultT:
         result: ResultT = await workflow.execute_activity(
             activity,
             arg,
             result_type=result_type,
             task_queue=vendor_task_queue(workflow.info().task_queue, activity),
             start_to_close_timeout=config.vendor_call_timeout,
-            retry_policy=VENDOR_RETRY,
+            retry_policy=retry_policy,
             summary=summary,
         )
         return result
@@ -481,9 +545,10 @@ class OnboardingJourney:
         self._publish_details()
 
     def _send_upserts(self) -> None:
-        """The search-attribute changes made since the journey last waited, as one upsert;
-        called before every wait, so the Web UI never shows a stale stage. A value the journey
-        was started with is not sent again."""
+        """The search-attribute changes made since the journey last published, as one upsert;
+        called before every timer, condition and retried call, so the Web UI never shows a stale
+        stage for longer than a call's first try. A value the journey was started with is not
+        sent again."""
         updates = [
             update
             for name, update in self._pending.items()

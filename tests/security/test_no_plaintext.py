@@ -37,7 +37,7 @@ from starter.encryption import (
 from starter.journeys import start_journey
 from tests.conftest import RunningWorker, _worker, binary
 from tests.helpers import wait_for_emails
-from workflows.journey import LOCAL_WAREHOUSE_SAVES, OnboardingJourney
+from workflows.journey import STAGE_ON_RETRY, OnboardingJourney
 from workflows.models import JourneyConfig, JourneyInput, JourneyState, Outcome, Signup
 
 FIRST, LAST = "Marisol", "Vantongeren"
@@ -155,17 +155,15 @@ async def test_no_personal_data_in_the_history_and_the_codec_server_reveals_it(
     stored = stored_bytes(history)
     for needle in personal_data(signup):
         assert needle.encode() not in stored, f"{needle!r} is in the history in plain text"
-    # The failed attempt is in the history, its message moved into encrypted attributes.
-    retried = [
-        e.activity_task_started_event_attributes
+    # The failed first try is in the history, its message moved into encrypted attributes.
+    failed = [
+        e.activity_task_failed_event_attributes.failure
         for e in history.events
-        if e.HasField("activity_task_started_event_attributes")
-        and e.activity_task_started_event_attributes.attempt > 1
+        if e.HasField("activity_task_failed_event_attributes")
     ]
-    assert retried, "the scripted Resend failure never happened"
-    last_failure = retried[0].last_failure
-    assert last_failure.message == "Encoded failure"
-    assert last_failure.encoded_attributes.metadata["encoding"] == ENCODING
+    assert failed, "the scripted Resend failure never happened"
+    assert failed[0].message == "Encoded failure"
+    assert failed[0].encoded_attributes.metadata["encoding"] == ENCODING
     # Every payload the project wrote is encrypted (search attributes and headers are not its
     # data: they carry no personal data by design).
     # Nor are the SDK's patch markers: it writes them itself, holding a patch's name only.
@@ -177,7 +175,7 @@ async def test_no_personal_data_in_the_history_and_the_codec_server_reveals_it(
     assert patches
     for marker in patches:
         for _, payload in payloads_in(marker):
-            assert json.loads(payload.data) == {"id": LOCAL_WAREHOUSE_SAVES, "deprecated": False}
+            assert json.loads(payload.data) == {"id": STAGE_ON_RETRY, "deprecated": False}
     # A local activity's marker also holds the SDK's own bookkeeping (sequence, attempt, times),
     # beside the activity's result, which is the project's and encrypted.
     bookkeeping = {

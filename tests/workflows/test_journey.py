@@ -4,16 +4,18 @@ talking to the vendor sandbox over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.fixtures import expected_outcome
 from sandbox.server import SandboxServer
 from tests.conftest import RunningWorker
+from workflows import search_attributes as sa
 from workflows.journey import OnboardingJourney
 from workflows.models import JourneyConfig, JourneyInput, JourneyState, Outcome, Signup, Stage
 
@@ -245,6 +247,74 @@ async def test_a_rejected_request_fails_the_journey_with_the_reason(
     with pytest.raises(WorkflowFailureError) as failure:
         await handle.result()
     assert "msg_too_long" in str(failure.value.cause.cause)
+
+
+def upserted_stages(history: WorkflowHistory) -> list[str]:
+    """Every ``JourneyStage`` value the journey upserted, in order."""
+    stages = []
+    for event in history.events:
+        if event.HasField("upsert_workflow_search_attributes_event_attributes"):
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            if sa.JOURNEY_STAGE.name in fields.indexed_fields:
+                stages.append(json.loads(fields.indexed_fields[sa.JOURNEY_STAGE.name].data))
+    return stages
+
+
+def timer_summaries(history: WorkflowHistory) -> list[str]:
+    return [
+        json.loads(event.user_metadata.summary.data)
+        for event in history.events
+        if event.HasField("timer_started_event_attributes")
+    ]
+
+
+async def test_a_call_whose_first_try_fails_shows_its_stage_and_goes_out_once(
+    skipping_worker: RunningWorker, sandbox: SandboxServer
+) -> None:
+    sandbox.state.script("builtwith", [{"status": 503, "json": {"Errors": ["unavailable"]}}])
+    sandbox.state.script(
+        "resend", [{"status": 500, "json": {"statusCode": 500, "name": "internal_server_error"}}]
+    )
+    handle = await start(skipping_worker, signup("sam@shopbright.example"))
+    state = await handle.result()
+
+    assert state.outcome == Outcome.EMAILS_COMPLETED
+    assert [c["status"] for c in sandbox.state.calls("builtwith")] == [503, 200]
+    assert sandbox.state.summary()["emails_accepted"] == 3
+    history = await handle.fetch_history()
+    # Published once each first try failed, and nowhere else but where the journey waits.
+    assert upserted_stages(history) == [
+        "checking_stack",
+        "sending_email_1",
+        "waiting_email_2",
+        "waiting_email_3",
+        "done",
+    ]
+    retries = [s for s in timer_summaries(history) if s.startswith("retry ")]
+    assert retries == [
+        "retry BuiltWith lookup of shopbright.example in 1s",
+        "retry onboarding email 1 of 3 in 1s",
+    ]
+
+
+async def test_a_request_the_vendor_rejects_at_its_first_try_is_not_retried(
+    skipping_worker: RunningWorker, sandbox: SandboxServer
+) -> None:
+    sandbox.state.script(
+        "resend",
+        [
+            {
+                "status": 422,
+                "json": {"statusCode": 422, "name": "validation_error", "message": "Invalid."},
+            }
+        ],
+    )
+    handle = await start(skipping_worker, signup("sam@shopbright.example"))
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert "Invalid." in str(failure.value.cause.cause)
+    assert [c["status"] for c in sandbox.state.calls("resend")] == [422]
+    assert not [s for s in timer_summaries(await handle.fetch_history()) if s.startswith("retry")]
 
 
 async def test_the_journeys_own_config_decides(skipping_worker: RunningWorker) -> None:
