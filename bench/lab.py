@@ -25,10 +25,10 @@ from temporalio.converter import DataConverter
 from bench import noop
 from chaos import processes
 from chaos.processes import Child
+from common.encryption import KEYS_ENV, data_converter, generate_key
+from common.telemetry import quiet_runtime
 from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
-from starter.encryption import KEYS_ENV, data_converter, generate_key
-from starter.telemetry import quiet_runtime
 from workflows.models import JourneyConfig
 
 # Compressed so a journey's emails go out as fast as the vendors answer.

@@ -63,11 +63,11 @@ from activities.contracts import POST_SALES_ALERT
 from chaos import checks, processes
 from chaos.checks import Journey, Tally
 from chaos.processes import Child, Workers
+from common.encryption import KEYS_ENV, data_converter, generate_key
+from common.telemetry import quiet_runtime
 from sandbox.fixtures import expected_outcome, sample_signups
 from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
-from starter.encryption import KEYS_ENV, data_converter, generate_key
-from starter.telemetry import quiet_runtime
 from workflows import search_attributes
 from workflows.models import TASK_QUEUE, JourneyState
 

@@ -15,10 +15,10 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from common.serving import ListenError, listen
 from sandbox.app import create_app
 from sandbox.control import base_urls
 from sandbox.state import SandboxState
-from starter.serving import ListenError, listen
 
 logger = logging.getLogger("sandbox")
 

@@ -31,17 +31,17 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
-from starter.cli import describe_settings_error, describe_validation_error, fail, run
-from starter.connection import connect
-from starter.journeys import start_journey
-from starter.settings import JourneySettings
-from starter.telemetry import (
+from common.command_line import describe_settings_error, describe_validation_error, fail, run
+from common.connection import connect
+from common.telemetry import (
     CLI_SERVICE,
     TelemetryConfigError,
     configure_tracing,
     quiet_runtime,
     start_span,
 )
+from starter.journeys import start_journey
+from starter.settings import JourneySettings
 from workflows.models import TASK_QUEUE, JourneyConfig, Signup
 
 # Lines a reader thread hands over at once: few thread hops, yet a slow stdin is not held back long.

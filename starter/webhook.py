@@ -36,7 +36,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from uvicorn.config import LOGGING_CONFIG
 
-from starter.connection import connect
+from common.connection import connect
+from common.serving import ListenError, listen
+from common.telemetry import (
+    WEBHOOK_SERVICE,
+    RequestSpans,
+    TelemetryConfigError,
+    configure_tracing,
+)
 from starter.journeys import StartedJourney, start_journey
 from starter.segment import (
     InvalidSignupEvent,
@@ -45,14 +52,7 @@ from starter.segment import (
     signature_matches,
     signup_from_track,
 )
-from starter.serving import ListenError, listen
 from starter.settings import JourneySettings
-from starter.telemetry import (
-    WEBHOOK_SERVICE,
-    RequestSpans,
-    TelemetryConfigError,
-    configure_tracing,
-)
 from workflows.models import TASK_QUEUE, JourneyConfig, Signup
 
 log = logging.getLogger("onboarding.webhook")

@@ -20,8 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.contracts import ONE_PARTITION_DEV_SERVER_FLAGS
 from activities.settings import VendorSettings
+from common.encryption import KEYS_ENV
 from sandbox.server import SandboxServer
-from starter.encryption import KEYS_ENV
 from tests.security.support import TEST_ENCRYPTION_KEYS, reading_converter
 from worker.main import register_search_attributes, run_worker
 from workflows import search_attributes

@@ -26,7 +26,7 @@ from jsonschema import Draft7Validator
 from sqlalchemy.engine import make_url
 
 from activities.settings import VendorSettings
-from starter.encryption import EncryptionSettings, generate_key
+from common.encryption import EncryptionSettings, generate_key
 from starter.settings import JourneySettings
 from starter.webhook import WebhookSettings, check_secrets
 

@@ -43,7 +43,7 @@ from activities.settings import VendorSettings
 from activities.spend import SpendLedger
 from activities.technographics import BuiltWithTechnographics
 from activities.warehouse import Warehouse
-from starter.telemetry import instrument_http_client
+from common.telemetry import instrument_http_client
 from worker.sandbox_runner import CompiledSandboxRunner
 from worker.settings import WorkerSettings
 from workflows import search_attributes

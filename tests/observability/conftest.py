@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.settings import VendorSettings
-from starter.telemetry import client_interceptors
+from common.telemetry import client_interceptors
 from worker.main import run_worker
 
 

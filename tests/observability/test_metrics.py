@@ -26,9 +26,9 @@ from activities.contracts import (
     vendor_task_queue,
 )
 from activities.settings import VendorSettings
+from common.telemetry import TelemetryConfigError, metrics_runtime
 from sandbox.server import SandboxServer
 from starter.journeys import start_journey
-from starter.telemetry import TelemetryConfigError, metrics_runtime
 from worker.main import run_worker
 from workflows.journey import OnboardingJourney
 from workflows.models import JourneyConfig, Outcome, Signup

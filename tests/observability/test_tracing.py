@@ -21,9 +21,7 @@ from opentelemetry.trace import SpanKind
 from temporalio.client import Client
 
 from activities.settings import VendorSettings
-from sandbox.server import SandboxServer
-from starter.journeys import start_journey
-from starter.telemetry import (
+from common.telemetry import (
     ATTEMPT_ATTRIBUTE,
     STATUS_ATTRIBUTE,
     VENDOR_ATTRIBUTE,
@@ -32,6 +30,8 @@ from starter.telemetry import (
     start_span,
     tracer_provider,
 )
+from sandbox.server import SandboxServer
+from starter.journeys import start_journey
 from starter.webhook import WebhookSettings, create_app
 from tests.observability.conftest import TracedWorker
 from workflows.journey import OnboardingJourney

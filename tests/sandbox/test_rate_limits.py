@@ -307,8 +307,7 @@ def test_parse_rate_limits_option() -> None:
 
 def test_sandbox_command_takes_rate_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     import sandbox.server
-    import worker.cli  # noqa: F401  (adds the sandbox command to the app)
-    from starter.cli import app
+    from cli.main import app
 
     served: list[dict[str, Any]] = []
     monkeypatch.setattr(sandbox.server, "serve", lambda **kwargs: served.append(kwargs))

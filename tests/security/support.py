@@ -9,7 +9,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter, PayloadCodec
 
-from starter.encryption import EncryptionCodec, generate_key, parse_keys
+from common.encryption import EncryptionCodec, generate_key, parse_keys
 
 # The key every `onboarding` process the tests start encrypts with (conftest exports it).
 TEST_ENCRYPTION_KEYS = generate_key("test-1")

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from starter.codec_server import (
+from common.codec_server import (
     Authenticator,
     CodecServerConfigError,
     CodecServerSettings,
@@ -33,7 +33,7 @@ from starter.codec_server import (
     check_settings,
     create_app,
 )
-from starter.encryption import KEY_ID_METADATA, KEYS_ENV, EncryptionCodec, generate_key, parse_keys
+from common.encryption import KEY_ID_METADATA, KEYS_ENV, EncryptionCodec, generate_key, parse_keys
 from tests.helpers import ONBOARDING
 
 TOKEN = secrets.token_urlsafe(32)

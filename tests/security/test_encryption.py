@@ -14,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 from temporalio.exceptions import ApplicationError
 
-from starter.encryption import (
+from common.encryption import (
     ENCODING,
     KEY_ID_METADATA,
     KEYS_ENV,

@@ -23,9 +23,8 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from activities.settings import VendorSettings
-from sandbox.server import SandboxServer
-from starter.codec_server import Authenticator, CodecServerSettings, CodecServerThread, create_app
-from starter.encryption import (
+from common.codec_server import Authenticator, CodecServerSettings, CodecServerThread, create_app
+from common.encryption import (
     ENCODING,
     KEY_ID_METADATA,
     EncryptionCodec,
@@ -34,6 +33,7 @@ from starter.encryption import (
     generate_key,
     parse_keys,
 )
+from sandbox.server import SandboxServer
 from starter.journeys import start_journey
 from tests.conftest import RunningWorker, _worker, binary
 from tests.helpers import wait_for_emails

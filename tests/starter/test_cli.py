@@ -17,9 +17,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from common.codec_server import Authenticator, CodecServerThread, create_app
+from common.encryption import EncryptionCodec, parse_keys
 from sandbox.server import SandboxServer
-from starter.codec_server import Authenticator, CodecServerThread, create_app
-from starter.encryption import EncryptionCodec, parse_keys
 from tests.helpers import command_env, onboarding, start_worker, wait_for_emails
 from workflows.journey import OnboardingJourney
 from workflows.models import Outcome

@@ -28,19 +28,19 @@ from temporalio.runtime import Runtime
 
 from activities.contracts import ONE_PARTITION_DEV_SERVER_FLAGS
 from activities.settings import VendorSettings
-from sandbox.fixtures import expected_outcome, sample_signups
-from sandbox.server import SandboxServer
-from starter.codec_server import Authenticator, CodecServerThread, create_app
-from starter.connection import connect
-from starter.encryption import KEYS_ENV, EncryptionCodec, generate_key, parse_keys
-from starter.journeys import start_journey
-from starter.telemetry import (
+from common.codec_server import Authenticator, CodecServerThread, create_app
+from common.connection import connect
+from common.encryption import KEYS_ENV, EncryptionCodec, generate_key, parse_keys
+from common.telemetry import (
     DEMO_SERVICE,
     MetricsSettings,
     configure_tracing,
     metrics_runtime,
     start_span,
 )
+from sandbox.fixtures import expected_outcome, sample_signups
+from sandbox.server import SandboxServer
+from starter.journeys import start_journey
 from worker.main import register_search_attributes, run_worker
 from workflows import search_attributes
 from workflows.journey import OnboardingJourney

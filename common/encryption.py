@@ -35,7 +35,7 @@ KEY_ID_METADATA = "encryption-key-id"
 KEY_BYTES = 32
 NONCE_BYTES = 12
 KEYGEN_HINT = (
-    'create a key with `onboarding keygen k1` (or python -c "from starter.encryption import '
+    'create a key with `onboarding keygen k1` (or python -c "from common.encryption import '
     "generate_key; print(generate_key('k1'))\") and set "
     f"{KEYS_ENV}=<its output>"
 )

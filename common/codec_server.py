@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 
-from starter.encryption import (
+from common.encryption import (
     KEYGEN_HINT,
     KEYS_ENV,
     DecryptionError,
@@ -43,7 +43,7 @@ from starter.encryption import (
     EncryptionConfigError,
     EncryptionSettings,
 )
-from starter.serving import ListenError, listen
+from common.serving import ListenError, listen
 
 log = logging.getLogger("onboarding.codec_server")
 

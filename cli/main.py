@@ -1,4 +1,5 @@
-"""The ``onboarding`` command: the starter's commands plus ``worker``, ``sandbox`` and ``demo``."""
+"""The ``onboarding`` command: starting and steering journeys, and the processes that host them
+(``worker``, ``webhook``, ``codec-server``, ``sandbox``, ``demo``)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,27 @@ import typer
 from pydantic import ValidationError
 
 from activities.settings import VendorSettings
+from cli.spend import spend_command
+from common.command_line import describe_settings_error, fail, run
+from common.connection import connect
 from starter.bulk_import import import_command
-from starter.cli import app, describe_settings_error, fail, run
-from starter.connection import connect
-from worker.spend_cli import spend_command
+from starter.commands import COMMANDS
 
+app = typer.Typer(
+    help="Customer-onboarding journeys on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for name, command in COMMANDS.items():
+    app.command(name)(command)
 app.command("import")(import_command)
 app.command("spend")(spend_command)
 
 
 def require_encryption_keys(why: str) -> None:
     """Exit with one line unless ONBOARDING_ENCRYPTION_KEYS holds usable keys."""
-    from starter.encryption import KEYGEN_HINT, KEYS_ENV, EncryptionConfigError, EncryptionSettings
+    from common.encryption import KEYGEN_HINT, KEYS_ENV, EncryptionConfigError, EncryptionSettings
 
     try:
         keys = EncryptionSettings().keys()
@@ -38,7 +48,7 @@ def keygen(
     key_id: Annotated[str, typer.Argument(help="Name of the new key, e.g. k2.")] = "k1",
 ) -> None:
     """Print a new encryption key entry (key-id:base64) for ONBOARDING_ENCRYPTION_KEYS."""
-    from starter.encryption import KEYS_ENV, EncryptionConfigError, generate_key
+    from common.encryption import KEYS_ENV, EncryptionConfigError, generate_key
 
     try:
         entry = generate_key(key_id)
@@ -61,7 +71,7 @@ def codec_server(
     ] = False,
 ) -> None:
     """Serve Temporal's remote codec (/encode, /decode) for the Web UI and the temporal CLI."""
-    from starter.codec_server import CodecServerConfigError, serve
+    from common.codec_server import CodecServerConfigError, serve
 
     try:
         serve(host=host, port=port, insecure_dev=insecure_dev)
@@ -86,7 +96,7 @@ def worker() -> None:
     except ValidationError as exc:
         raise fail(describe_settings_error(exc, VendorSettings, WorkerSettings), 2) from None
     require_encryption_keys("the worker will not write personal data to Temporal unencrypted")
-    from starter.telemetry import (
+    from common.telemetry import (
         WORKER_SERVICE,
         MetricsSettings,
         TelemetryConfigError,
@@ -179,7 +189,7 @@ def demo(
     ] = False,
 ) -> None:
     """Run everything locally on embedded defaults: dev server, sandbox, worker, sample signups."""
-    from worker.demo import run_demo
+    from cli.demo import run_demo
 
     sys.exit(run_demo(exit_when_done=exit_when_done, trace_console=trace_console))
 

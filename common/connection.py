@@ -13,8 +13,8 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
-from starter.encryption import data_converter
-from starter.telemetry import client_interceptors
+from common.encryption import data_converter
+from common.telemetry import client_interceptors
 
 DEFAULT_ADDRESS = "localhost:7233"
 

@@ -1,21 +1,26 @@
-"""The starter's commands: ``onboarding start | status | unsubscribe | convert``."""
+"""Starting and steering journeys from the command line: ``onboarding start | status | journeys``
+and the controls (``unsubscribe``, ``convert``, ``pause``, ``resume``, ``reschedule``)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings
 
-from starter.connection import TemporalUnreachable, connect
-from starter.encryption import EncryptionConfigError
+from common.command_line import (
+    describe_settings_error,
+    describe_validation_error,
+    fail,
+    run,
+)
+from common.connection import connect
+from common.telemetry import CLI_SERVICE, TelemetryConfigError, configure_tracing, start_span
 from starter.journeys import (
     ControlRejected,
     JourneyFinished,
@@ -27,61 +32,7 @@ from starter.journeys import (
     steer,
 )
 from starter.settings import JourneySettings
-from starter.telemetry import CLI_SERVICE, TelemetryConfigError, configure_tracing, start_span
 from workflows.models import Signup, parse_offset
-
-T = TypeVar("T")
-
-app = typer.Typer(
-    help="Customer-onboarding journeys on Temporal.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one line to stderr and return the exit to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """One line naming each invalid field and why."""
-    parts = []
-    for item in error.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "input"
-        parts.append(f"{field}: {item['msg']}")
-    return "invalid signup: " + "; ".join(parts)
-
-
-def describe_settings_error(error: ValidationError, *settings: type[BaseSettings]) -> str:
-    """One line naming each environment variable that is set wrong (``WORKER_MAX_CACHED_WORKFLOWS``,
-    ``VENDOR_RATE_LIMITS (slack)``) and why; ``settings`` are the classes that may have raised."""
-    prefix = next(
-        (str(c.model_config.get("env_prefix", "")) for c in settings if c.__name__ == error.title),
-        "",
-    )
-    parts = []
-    for item in error.errors():
-        name, *inner = [str(p) for p in item["loc"]] or ["settings"]
-        where = f" ({'.'.join(inner)})" if inner else ""
-        parts.append(f"{(prefix + name).upper()}{where}: {item['msg']}")
-    return "invalid settings: " + "; ".join(parts)
-
-
-def run(coroutine: Awaitable[T]) -> T:
-    """Run one async command, turning an unreachable server or bad keys into one clear line."""
-
-    async def _main() -> T:
-        return await coroutine
-
-    try:
-        return asyncio.run(_main())
-    except TemporalUnreachable as exc:
-        raise fail(str(exc)) from None
-    except EncryptionConfigError as exc:
-        raise fail(str(exc), 2) from None
 
 
 def _read_event(source: str) -> dict[str, Any]:
@@ -92,7 +43,6 @@ def _read_event(source: str) -> dict[str, Any]:
     return data
 
 
-@app.command()
 def start(
     user_id: Annotated[str | None, typer.Option(help="The product's user id.")] = None,
     email: Annotated[str | None, typer.Option(help="The user's email address.")] = None,
@@ -153,7 +103,6 @@ def start(
         tracing.force_flush()  # export the span now: the process ends without atexit hooks
 
 
-@app.command()
 def status(user_id: str) -> None:
     """Show where a user's journey is."""
 
@@ -190,31 +139,26 @@ def _steer(user_id: str, signal: str, done: str) -> None:
     run(_send())
 
 
-@app.command()
 def unsubscribe(user_id: str) -> None:
     """Stop all further email to a user; the journey ends ``unsubscribed``."""
     _steer(user_id, "unsubscribe", "unsubscribed; no further email")
 
 
-@app.command()
 def convert(user_id: str) -> None:
     """Mark a user as converted; the sequence stops and the journey ends ``converted``."""
     _steer(user_id, "convert", "converted; sequence stopped")
 
 
-@app.command()
 def pause(user_id: str) -> None:
     """Hold a journey before its next outbound step; its email schedule shifts by the pause."""
     _steer(user_id, "pause", "paused; nothing is sent until resume")
 
 
-@app.command()
 def resume(user_id: str) -> None:
     """Carry on with a paused journey."""
     _steer(user_id, "resume", "resumed")
 
 
-@app.command("reschedule")
 def reschedule_command(
     user_id: str,
     at: Annotated[
@@ -249,7 +193,6 @@ def reschedule_command(
     run(_reschedule())
 
 
-@app.command()
 def journeys(
     stage: Annotated[
         str | None, typer.Option(help="e.g. enriching, waiting_email_2, paused, done.")
@@ -292,3 +235,16 @@ def journeys(
         typer.echo(f"{len(rows)} journeys", err=True)
 
     run(_list())
+
+
+# The command names, for the ``onboarding`` command to register.
+COMMANDS: dict[str, Callable[..., None]] = {
+    "start": start,
+    "status": status,
+    "unsubscribe": unsubscribe,
+    "convert": convert,
+    "pause": pause,
+    "resume": resume,
+    "reschedule": reschedule_command,
+    "journeys": journeys,
+}

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from activities.settings import VendorSettings
 from activities.spend import spend_by_vendor
 from activities.warehouse import Warehouse
-from starter.cli import describe_settings_error, fail
+from common.command_line import describe_settings_error, fail
 
 
 def _since(value: str | None) -> date | None:
