@@ -17,6 +17,8 @@ COPY activities ./activities
 COPY worker ./worker
 COPY starter ./starter
 COPY sandbox ./sandbox
+COPY common ./common
+COPY cli ./cli
 RUN pip install --no-cache-dir . \
     && rm -rf /src/build /src/*.egg-info
 

@@ -11,6 +11,9 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from activities.vendors import DOCUMENTED_RATE_LIMITS, PLACEHOLDER_PRICES
+from activities.vendors import VENDOR_NAMES as VENDORS
+
 _TTL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _TTL_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -20,9 +23,6 @@ def parse_ttl(value: object) -> object:
     if isinstance(value, str) and (match := _TTL.match(value)):
         return timedelta(seconds=int(match.group(1)) * _TTL_UNIT_SECONDS[match.group(2)])
     return value
-
-
-VENDORS = ("clearbit", "builtwith", "slack", "resend")
 
 
 def _per_vendor(example: str) -> Callable[[object], object]:
@@ -49,10 +49,6 @@ def _per_vendor(example: str) -> Callable[[object], object]:
 
     return parse
 
-
-# The vendors' documented limits, in requests per second: Clearbit 600/minute, BuiltWith about
-# 10/s with 8 at once, Slack about one message a second per channel, Resend 2/s by default.
-DOCUMENTED_RATE_LIMITS = {"clearbit": 10.0, "builtwith": 8.0, "slack": 1.0, "resend": 2.0}
 
 # A queue held to r tasks a second may run up to this far ahead of its schedule after a quiet
 # spell: measured on the server, a 0.9/s queue hands out two tasks 0.11 s apart, a 1.8/s queue
@@ -116,13 +112,7 @@ class VendorSettings(BaseSettings):
         description="How long a cached company answer is reused; 0s turns the cache off.",
     )
     vendor_prices: VendorPrices = Field(
-        # Placeholders, in dollars per billed call: set them from your own contracts.
-        default_factory=lambda: {
-            "clearbit": 0.10,
-            "builtwith": 0.02,
-            "slack": 0.0,
-            "resend": 0.001,
-        },
+        default_factory=lambda: dict(PLACEHOLDER_PRICES),
         description="Dollars per billed call, by vendor.",
     )
     vendor_rate_limits: VendorRates = Field(

@@ -38,7 +38,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from activities.settings import DOCUMENTED_RATE_LIMITS
+from activities.vendors import DOCUMENTED_RATE_LIMITS
 from bench import report, scenarios
 from bench.lab import Lab
 from chaos import processes

@@ -21,12 +21,9 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
-from activities.settings import (
-    DEFAULT_QUEUE_RATES,
-    DOCUMENTED_RATE_LIMITS,
-    VENDORS,
-    VendorSettings,
-)
+from activities.settings import DEFAULT_QUEUE_RATES, VendorSettings
+from activities.vendors import DOCUMENTED_RATE_LIMITS
+from activities.vendors import VENDOR_NAMES as VENDORS
 from activities.warehouse import Warehouse
 from bench import noop
 from bench.lab import Lab, fast_config

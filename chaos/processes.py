@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from activities.contracts import ONE_PARTITION_DEV_SERVER_FLAGS
+from activities.vendors import VENDOR_NAMES
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -32,7 +33,7 @@ GIVE_UP_AFTER_QUICK_EXITS = 5
 
 # Vendor queue limits no run reaches, for runs about faults and the engine rather than the
 # vendors' limits (``VENDOR_RATE_LIMITS``).
-UNTHROTTLED_VENDORS = "clearbit=1000,builtwith=1000,slack=1000,resend=1000"
+UNTHROTTLED_VENDORS = ",".join(f"{name}=1000" for name in VENDOR_NAMES)
 
 
 def executable(name: str) -> str:

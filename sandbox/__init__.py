@@ -3,6 +3,7 @@
 Newcomers run the whole journey with no API keys; tests use it as a real HTTP server.
 """
 
+from activities.vendors import DOCUMENTED_RATE_LIMITS
 from sandbox.app import create_app
 from sandbox.fixtures import (
     FIXTURES,
@@ -16,7 +17,6 @@ from sandbox.fixtures import (
 )
 from sandbox.server import SandboxServer, SandboxStartError, serve
 from sandbox.state import (
-    DOCUMENTED_RATE_LIMITS,
     VENDORS,
     AcceptedEmail,
     Faults,

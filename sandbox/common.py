@@ -14,8 +14,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from activities.vendors import DOCUMENTED_RATE_LIMITS
 from sandbox.state import (
-    DOCUMENTED_RATE_LIMITS,
     FaultRoll,
     SandboxState,
     ScriptedResponse,

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from activities.vendors import VENDORS as VENDOR_TABLE
 from sandbox.common import read_json
 from sandbox.fixtures import fixture_table, sample_signups
 from sandbox.state import VENDORS, Faults, SandboxState
@@ -141,9 +142,6 @@ def credentials(state: SandboxState) -> dict[str, str]:
 def base_urls(url: str, state: SandboxState) -> dict[str, str]:
     """Every environment variable a worker needs to talk to the sandbox at ``url``."""
     return {
-        "CLEARBIT_BASE_URL": f"{url}/clearbit",
-        "BUILTWITH_BASE_URL": f"{url}/builtwith",
-        "SLACK_BASE_URL": f"{url}/slack/api",
-        "RESEND_BASE_URL": f"{url}/resend",
+        **{vendor.base_url_env: f"{url}{vendor.sandbox_path}" for vendor in VENDOR_TABLE.values()},
         **credentials(state),
     }

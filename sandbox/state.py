@@ -17,18 +17,16 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Any, Literal
 
-VENDORS = ("clearbit", "builtwith", "slack", "resend")
+from activities.vendors import DOCUMENTED_RATE_LIMITS, VENDOR_NAMES
+from activities.vendors import VENDORS as VENDOR_TABLE
+
+VENDORS = VENDOR_NAMES
+
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 BUILTWITH_CREDITS = 2000
 
-# Requests per second, as the vendors document them: Clearbit 600/min, BuiltWith about 10/s with
-# 8 at once (8/s keeps both), Slack about 1 message/s per channel, Resend 2/s.
-DOCUMENTED_RATE_LIMITS: Mapping[str, float] = MappingProxyType(
-    {"clearbit": 10.0, "builtwith": 8.0, "slack": 1.0, "resend": 2.0}
-)
 
 FaultKind = Literal["error", "rate_limit"]
 
@@ -342,10 +340,10 @@ class SandboxState:
     def __init__(
         self,
         *,
-        clearbit_key: str = "sk_sandbox",
-        builtwith_key: str = "sandbox-builtwith",
-        slack_token: str = "xoxb-sandbox",
-        resend_key: str = "re_sandbox",
+        clearbit_key: str = VENDOR_TABLE["clearbit"].sandbox_key,
+        builtwith_key: str = VENDOR_TABLE["builtwith"].sandbox_key,
+        slack_token: str = VENDOR_TABLE["slack"].sandbox_key,
+        resend_key: str = VENDOR_TABLE["resend"].sandbox_key,
         slack_channels: Iterable[str] = ("#sales", "C0SALES"),
         clearbit_queued_times: int = 2,
         seed: int | None = None,

@@ -33,7 +33,6 @@ from activities.contracts import (
     LOOK_UP_TECHNOGRAPHICS,
     POST_SALES_ALERT,
     SEND_ONBOARDING_EMAIL,
-    vendor_task_queue,
 )
 from activities.dispatch_hold import DispatchHold
 from activities.enrichment import ClearbitEnrichment
@@ -42,6 +41,7 @@ from activities.sales_alert import SlackSalesAlert
 from activities.settings import VendorSettings
 from activities.spend import SpendLedger
 from activities.technographics import BuiltWithTechnographics
+from activities.vendors import BY_ACTIVITY
 from activities.warehouse import Warehouse
 from common.telemetry import instrument_http_client
 from worker.sandbox_runner import CompiledSandboxRunner
@@ -98,20 +98,20 @@ async def run_worker(
     async with instrument_http_client(http_client(settings), tracer_provider) as http:
         # Every vendor answer goes into the spend ledger, whichever activity asked.
         http.event_hooks["response"].append(SpendLedger(warehouse).record_response)
-        # Each role's activity, and the vendor whose rate limit its queue keeps.
-        vendor_calls: dict[str, tuple[str, Callable[..., Any]]] = {
-            ENRICH_SIGNUP: ("clearbit", ClearbitEnrichment(http, settings, warehouse).enrich),
-            LOOK_UP_TECHNOGRAPHICS: (
-                "builtwith",
-                BuiltWithTechnographics(http, settings, warehouse).look_up,
-            ),
-            POST_SALES_ALERT: ("slack", SlackSalesAlert(http, settings).post),
-            SEND_ONBOARDING_EMAIL: ("resend", ResendEmail(http, settings).send),
+        # Each role's activity; its vendor's row in the table names its queue and limit.
+        vendor_calls: dict[str, Callable[..., Any]] = {
+            ENRICH_SIGNUP: ClearbitEnrichment(http, settings, warehouse).enrich,
+            LOOK_UP_TECHNOGRAPHICS: BuiltWithTechnographics(http, settings, warehouse).look_up,
+            POST_SALES_ALERT: SlackSalesAlert(http, settings).post,
+            SEND_ONBOARDING_EMAIL: ResendEmail(http, settings).send,
         }
         # Each role's queue and the rate the server holds it to.
         queues = {
-            name: (vendor_task_queue(task_queue, name), settings.rate_limit(vendor))
-            for name, (vendor, _) in vendor_calls.items()
+            name: (
+                BY_ACTIVITY[name].task_queue(task_queue),
+                settings.rate_limit(BY_ACTIVITY[name].name),
+            )
+            for name in vendor_calls
         }
         # Warehouse writes run on threads, as many as the engine's connection pool serves.
         with ThreadPoolExecutor(
@@ -123,7 +123,7 @@ async def run_worker(
                 workflows=[journey],
                 # The vendor calls too: journeys started before vendor queues existed
                 # scheduled them here.
-                activities=[warehouse.save_activity, *(call for _, call in vendor_calls.values())],
+                activities=[warehouse.save_activity, *vendor_calls.values()],
                 activity_executor=executor,
                 workflow_runner=WORKFLOW_RUNNER,
                 max_cached_workflows=tuning.max_cached_workflows,
@@ -144,7 +144,7 @@ async def run_worker(
                     max_concurrent_activities=tuning.max_concurrent_activities,
                     graceful_shutdown_timeout=timedelta(seconds=10),
                 )
-                for name, (_, call) in vendor_calls.items()
+                for name, call in vendor_calls.items()
             ]
             async with contextlib.AsyncExitStack() as running:
                 for worker in (journeys, *vendors):

@@ -29,6 +29,7 @@ from activities.onboarding_email import ResendEmail
 from activities.sales_alert import SlackSalesAlert
 from activities.settings import VendorSettings
 from activities.technographics import BuiltWithTechnographics
+from activities.vendors import VENDOR_NAMES
 from sandbox.server import SandboxServer
 from worker.main import http_client
 
@@ -81,7 +82,7 @@ async def failure(env: ActivityEnvironment, fn: Any, arg: Any) -> ApplicationErr
     return raised.value
 
 
-VENDORS = ["clearbit", "builtwith", "slack", "resend"]
+VENDORS = list(VENDOR_NAMES)
 
 
 @pytest.mark.parametrize("vendor", VENDORS)

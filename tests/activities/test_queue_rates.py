@@ -11,7 +11,8 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.settings import DOCUMENTED_RATE_LIMITS, QUEUE_RATE_MARGIN, queue_rate
+from activities.settings import QUEUE_RATE_MARGIN, queue_rate
+from activities.vendors import DOCUMENTED_RATE_LIMITS
 from sandbox.state import SandboxState
 from tests.activities.probe_workflow import PROBE_CALL, OneCall
 

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from activities.vendors import DOCUMENTED_RATE_LIMITS
 from sandbox import SandboxServer, SandboxState
-from sandbox.state import DOCUMENTED_RATE_LIMITS, parse_rate_limits
+from sandbox.state import parse_rate_limits
 
 CLEARBIT_AUTH = {"Authorization": "Bearer sk_sandbox"}
 SLACK_AUTH = {"Authorization": "Bearer xoxb-sandbox"}
