@@ -121,9 +121,7 @@ async def run_worker(
                 client,
                 task_queue=task_queue,
                 workflows=[journey],
-                # The vendor calls too: journeys started before vendor queues existed
-                # scheduled them here.
-                activities=[warehouse.save_activity, *vendor_calls.values()],
+                activities=[warehouse.save_activity],
                 activity_executor=executor,
                 workflow_runner=WORKFLOW_RUNNER,
                 max_cached_workflows=tuning.max_cached_workflows,
