@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated
@@ -13,16 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from activities.vendors import DOCUMENTED_RATE_LIMITS, PLACEHOLDER_PRICES
 from activities.vendors import VENDOR_NAMES as VENDORS
-
-_TTL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_TTL_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_ttl(value: object) -> object:
-    """Accept ``"30d"``, ``"12h"``, ``"0s"`` as well as anything pydantic reads as a timedelta."""
-    if isinstance(value, str) and (match := _TTL.match(value)):
-        return timedelta(seconds=int(match.group(1)) * _TTL_UNIT_SECONDS[match.group(2)])
-    return value
+from common.durations import parse_duration
 
 
 def _per_vendor(example: str) -> Callable[[object], object]:
@@ -77,7 +67,7 @@ DEFAULT_QUEUE_RATES = {
     vendor: queue_rate(limit) for vendor, limit in DOCUMENTED_RATE_LIMITS.items()
 }
 
-CacheTtl = Annotated[timedelta, BeforeValidator(parse_ttl)]
+CacheTtl = Annotated[timedelta, BeforeValidator(parse_duration)]
 VendorPrices = Annotated[dict[str, float], NoDecode, BeforeValidator(_per_vendor("clearbit=0.10"))]
 VendorRates = Annotated[
     dict[str, Annotated[float, Field(gt=0)]],

@@ -20,6 +20,7 @@ from common.command_line import (
     run,
 )
 from common.connection import connect
+from common.durations import parse_offset
 from common.telemetry import CLI_SERVICE, TelemetryConfigError, configure_tracing, start_span
 from starter.journeys import (
     ControlRejected,
@@ -32,7 +33,7 @@ from starter.journeys import (
     steer,
 )
 from starter.settings import JourneySettings
-from workflows.models import Signup, parse_offset
+from workflows.models import Signup
 
 
 def _read_event(source: str) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from common.durations import is_offset, parse_duration, parse_offset
+
 TASK_QUEUE = "onboarding"
 WORKFLOW_ID_PREFIX = "onboarding-"
 
@@ -31,31 +33,11 @@ _DOMAIN = re.compile(
 )
 # The canonical form, for the OpenAPI document: what _domain_is_a_domain stores.
 _DOMAIN_DOC = re.compile(r"^(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9\-]{1,62}$")
-_OFFSET = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def journey_id(user_id: str) -> str:
     """The workflow ID of a user's journey: the business identity, never personal data."""
     return f"{WORKFLOW_ID_PREFIX}{user_id}"
-
-
-def parse_offset(text: str) -> timedelta:
-    """Parse one schedule offset such as ``0s``, ``30m``, ``2d``."""
-    match = _OFFSET.match(text)
-    if not match:
-        raise ValueError(f"'{text.strip()}' is not an offset like 0s, 30m, 12h or 2d")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-
-
-def format_offset(offset: timedelta) -> str:
-    """The shortest exact spelling of an offset, for summaries a person reads."""
-    seconds = int(offset.total_seconds())
-    for unit in ("d", "h", "m"):
-        size = _UNIT_SECONDS[unit]
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def parse_schedule(value: object) -> object:
@@ -64,7 +46,7 @@ def parse_schedule(value: object) -> object:
         return [parse_offset(part) for part in value.split(",") if part.strip()]
     if isinstance(value, list):
         # Histories hold ISO 8601 durations ("P2D"); people write "2d".
-        return [parse_offset(v) if isinstance(v, str) and _OFFSET.match(v) else v for v in value]
+        return [parse_offset(v) if isinstance(v, str) and is_offset(v) else v for v in value]
     return value
 
 
@@ -72,13 +54,6 @@ def parse_technologies(value: object) -> object:
     """Accept ``"Shopify,Stripe"`` as well as a list."""
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-def parse_duration(value: object) -> object:
-    """Accept ``"90s"``/``"2d"`` as well as anything pydantic reads as a timedelta."""
-    if isinstance(value, str) and _OFFSET.match(value):
-        return parse_offset(value)
     return value
 
 
@@ -253,21 +228,3 @@ class JourneyState(BaseModel):
         if self.stage in (Stage.WAITING_EMAIL, Stage.SENDING_EMAIL) and self.next_email_number:
             return f"{self.stage}_{self.next_email_number}"
         return str(self.stage)
-
-
-def email_due_at(
-    schedule: list[timedelta],
-    number: int,
-    sequence_started_at: datetime,
-    previous_sent_at: datetime | None,
-) -> datetime:
-    """When email ``number`` (1-based) may go out.
-
-    No earlier than its offset from the start of the sequence, and no sooner after the previous
-    email than the two offsets differ: after an outage emails come late, never crowded.
-    """
-    offset = schedule[number - 1]
-    due = sequence_started_at + offset
-    if number > 1 and previous_sent_at is not None:
-        due = max(due, previous_sent_at + (offset - schedule[number - 2]))
-    return due

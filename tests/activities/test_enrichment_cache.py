@@ -19,7 +19,8 @@ from activities.enrichment_cache import (
     is_free_mail,
     is_role_address,
 )
-from activities.settings import VendorSettings, parse_ttl
+from activities.settings import VendorSettings
+from common.durations import parse_duration
 from activities.technographics import BuiltWithTechnographics
 from activities.warehouse import Warehouse, enrichment_cache
 from sandbox.fixtures import ROLE_LOCAL_PARTS as SANDBOX_ROLE_LOCAL_PARTS
@@ -149,8 +150,8 @@ async def test_a_broken_cache_still_completes_the_journey(
 def test_free_mail_domains_come_from_the_maintained_list() -> None:
     assert is_free_mail("gmail.com") and is_free_mail("Outlook.com")
     assert not is_free_mail("shopbright.example")
-    assert parse_ttl("12h") == timedelta(hours=12)
-    assert parse_ttl("0s") == timedelta(0)
+    assert parse_duration("12h") == timedelta(hours=12)
+    assert parse_duration("0s") == timedelta(0)
 
 
 async def test_free_mail_never_reaches_builtwith_or_the_cache(

@@ -1,9 +1,11 @@
 """Record the golden histories: one real run of every branch of the journey, and of the live
 controls, on Temporal's time-skipping server with the real activities against the sandbox.
 
-Regenerate on purpose, after a change that is meant to alter new journeys' histories and is
-guarded for journeys in flight (``workflow.patched``), with ``make golden``. Keep the old files
-too when journeys recorded with them may still be running: add new ones next to them.
+Every golden history must replay against the journey's code (``tests/workflows/test_replay.py``).
+Re-record them on purpose with ``make golden``. Before the first release that is all a change
+needs; from the first release on, a change to the journey's commands is guarded with
+``workflow.patched`` and the new histories are added beside the old ones
+(docs/changing-the-journey.md).
 """
 
 from __future__ import annotations

@@ -11,17 +11,16 @@ import pytest
 from activities.enrichment import company_from_payload
 from activities.technographics import technologies_in
 from sandbox import FIXTURES, SandboxServer, SandboxState, expected_outcome
+from sandbox.builtwith import builtwith_result
+from sandbox.clearbit import clearbit_company, clearbit_person
 from sandbox.fixtures import (
     INTEGRATED_TECHNOLOGIES,
-    builtwith_result,
-    clearbit_company,
-    clearbit_person,
     fixture_for_domain,
     synthetic_domain,
     synthetic_fixture,
 )
-from workflows.journey import integrated_technology, segment_of
 from workflows.models import JourneyConfig, Segment
+from workflows.rules import integrated_technology, segment_of
 
 CLEARBIT_AUTH = {"Authorization": "Bearer sk_sandbox"}
 

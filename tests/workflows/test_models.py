@@ -8,8 +8,15 @@ import pytest
 from pydantic import ValidationError
 
 from activities.contracts import Company
-from workflows.journey import employees_lower_bound, integrated_technology, segment_of
-from workflows.models import JourneyConfig, Signup, email_due_at, format_offset, parse_offset
+from common.durations import format_offset, parse_offset
+from workflows.models import JourneyConfig, Signup
+from workflows.rules import (
+    EmailClock,
+    email_due_at,
+    employees_lower_bound,
+    integrated_technology,
+    segment_of,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SCHEDULE = [timedelta(0), timedelta(days=2), timedelta(days=5)]
@@ -48,6 +55,32 @@ def test_late_emails_keep_their_gaps() -> None:
     assert email_due_at(SCHEDULE, 3, T0, late_second) == late_second + timedelta(days=3)
     # Never earlier than its own offset either.
     assert email_due_at(SCHEDULE, 3, T0, T0) == T0 + timedelta(days=5)
+
+
+def test_a_pause_shifts_the_next_email_by_its_length() -> None:
+    clock = EmailClock(schedule=SCHEDULE, started_at=T0)
+    clock.sent(1, T0)
+    assert clock.due_at(2, T0) == T0 + timedelta(days=2)
+    clock.pause(T0 + timedelta(days=1))
+    # While paused, the due time moves with the clock.
+    assert clock.due_at(2, T0 + timedelta(days=1, hours=5)) == T0 + timedelta(days=2, hours=5)
+    clock.resume(T0 + timedelta(days=1, hours=6))
+    assert clock.due_at(2, T0 + timedelta(days=9)) == T0 + timedelta(days=2, hours=6)
+    # A pause before the last email was sent does not move the next one again.
+    clock.sent(2, T0 + timedelta(days=2, hours=6))
+    assert clock.due_at(3, T0 + timedelta(days=3)) == T0 + timedelta(days=5, hours=6)
+
+
+def test_a_rescheduled_email_is_due_when_moved_to_plus_later_pauses() -> None:
+    clock = EmailClock(schedule=SCHEDULE, started_at=T0)
+    clock.sent(1, T0)
+    send_at = T0 + timedelta(hours=3)
+    clock.reschedule(2, send_at, T0 + timedelta(hours=1))
+    assert clock.due_at(2, T0 + timedelta(hours=1)) == send_at
+    clock.pause(T0 + timedelta(hours=2))
+    clock.resume(T0 + timedelta(hours=4))
+    assert clock.due_at(2, T0 + timedelta(hours=4)) == send_at + timedelta(hours=2)
+    assert clock.gap_before(2) == timedelta(days=2) and clock.gap_before(1) == timedelta(0)
 
 
 @pytest.mark.parametrize(

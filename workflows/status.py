@@ -1,0 +1,103 @@
+"""What a journey publishes about itself while it runs: its search attributes (the Web UI's and
+``onboarding journeys``' filters), its current details (the run page's summary), its metrics.
+
+Search-attribute changes are collected and sent as one upsert (one history event, one
+visibility write, one billed action) just before the journey next waits: a timer, a condition,
+or the retries of a vendor call. A value the journey was started with is never sent again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import search_attributes as sa
+    from workflows.models import JourneyState, Outcome, Stage
+
+_UNSET = object()
+
+
+class JourneyStatus:
+    def __init__(self, state: JourneyState) -> None:
+        self.state = state
+        self._pending: dict[str, Any] = {}  # attribute name -> its latest change, not yet sent
+        self._from_start: dict[str, Any] = {}  # attribute name -> the value the start set
+
+    def started(self) -> None:
+        """Remember what the start set, so the first upsert does not repeat it."""
+        self._from_start = {
+            pair.key.name: pair.value for pair in workflow.info().typed_search_attributes
+        }
+
+    def set_stage(self, stage: Stage) -> None:
+        self.state.stage = stage
+        self.publish_stage()
+
+    def publish_stage(self) -> None:
+        """The stage label changes with the stage, a pause and the next email's number."""
+        self.upsert(sa.JOURNEY_STAGE.value_set(self.state.stage_label))
+
+    def upsert(self, *updates: Any) -> None:
+        self._pending.update((update.key.name, update) for update in updates)
+        self._publish_details()
+
+    def flush(self) -> None:
+        """Send the changes collected since the last flush, as one upsert."""
+        updates = [
+            update
+            for name, update in self._pending.items()
+            if self._from_start.pop(name, _UNSET) != update.value
+        ]
+        self._pending.clear()
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    def show_now(self, step: str) -> None:
+        """A pause or a resume, published at once: the journey may be waiting for days."""
+        self.step(step)
+        self.publish_stage()
+        self.flush()
+
+    def ended(self, outcome: Outcome) -> None:
+        self.state.outcome = outcome
+        self.state.paused = False
+        self.state.next_email_number = None
+        self.state.next_email_due_at = None
+        self.set_stage(Stage.DONE)
+        self.upsert(sa.JOURNEY_OUTCOME.value_set(outcome))
+        self.flush()
+        self.step(f"ended {outcome}")
+        count("onboarding_journeys_finished", "Journeys finished.", outcome=str(outcome))
+
+    def step(self, description: str) -> None:
+        """One more step on the journey's path."""
+        self.state.path.append(description)
+        self._publish_details()
+
+    def _publish_details(self) -> None:
+        """The run page's current details in the Web UI: where the journey is, and its path."""
+        state = self.state
+        lines = [f"**Stage:** {state.stage_label}"]
+        if state.segment:
+            size = f" · {state.company_employees} employees" if state.company_employees else ""
+            lines.append(f"**Segment:** {state.segment}{size} · {state.company_domain or '-'}")
+        if state.matched_technology:
+            lines.append(f"**Integration:** {state.matched_technology}")
+        if state.emails_sent or state.next_email_due_at:
+            due = state.next_email_due_at
+            when = (
+                f" · email {state.next_email_number} due {due:%Y-%m-%d %H:%M:%S} UTC" if due else ""
+            )
+            lines.append(f"**Emails sent:** {state.emails_sent}{when}")
+        if state.outcome:
+            lines.append(f"**Outcome:** {state.outcome}")
+        lines += ["", "**Path so far**", *(f"1. {step}" for step in state.path)]
+        workflow.set_current_details("\n".join(lines))
+
+
+def count(metric: str, description: str, **labels: str) -> None:
+    """Add one to a journey metric on the worker's endpoint; the SDK's workflow meter records
+    nothing while a run is replayed, so a replay never counts twice."""
+    workflow.metric_meter().create_counter(metric, description).add(1, labels or None)
