@@ -41,8 +41,7 @@ def _per_vendor(example: str) -> Callable[[object], object]:
 
 
 # A queue held to r tasks a second may run up to this far ahead of its schedule after a quiet
-# spell: measured on the server, a 0.9/s queue hands out two tasks 0.11 s apart, a 1.8/s queue
-# three within 0.11 s, then one every 1/r s.
+# spell: the server hands out a short burst at once, then one task every 1/r s.
 SERVER_BURST_SECONDS = 1.0
 # Below the fastest safe rate, for the time between the server's dispatch and the vendor's count.
 QUEUE_RATE_MARGIN = 0.9

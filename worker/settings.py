@@ -1,6 +1,6 @@
 """How a worker process is tuned: its sticky cache and how much it runs at once.
 
-The defaults come from the benchmark (README, "Benchmark"): a sticky cache bounded well below
+The defaults come from the benchmark (docs/benchmark.md): a sticky cache bounded well below
 the journeys a worker hosts keeps its memory flat however many journeys wait on timers, at the
 price of a replay of a short history when a parked journey wakes.
 """
