@@ -1,10 +1,15 @@
 """A local stand-in for Clearbit, BuiltWith, Slack and Resend that speaks their wire formats.
 
-Newcomers run the whole journey with no API keys; tests use it as a real HTTP server.
+Newcomers run the whole journey with no API keys; tests use it as a real HTTP server. Each vendor
+is one module (``clearbit.py``...) owning its memory, payloads and routes; what they share (the
+call record, faults, rate limits, scripted answers) is ``shared.py``; the world they answer from is
+``fixtures.json``.
 """
 
 from activities.vendors import DOCUMENTED_RATE_LIMITS
+from activities.vendors import VENDOR_NAMES as VENDORS
 from sandbox.app import create_app
+from sandbox.faults import Faults, ScriptedResponse
 from sandbox.fixtures import (
     FIXTURES,
     Fixture,
@@ -15,16 +20,12 @@ from sandbox.fixtures import (
     synthetic_domain,
     synthetic_fixture,
 )
+from sandbox.limits import parse_rate_limits
+from sandbox.resend import AcceptedEmail
 from sandbox.server import SandboxServer, SandboxStartError, serve
-from sandbox.state import (
-    VENDORS,
-    AcceptedEmail,
-    Faults,
-    RecordedCall,
-    SandboxState,
-    ScriptedResponse,
-    SlackMessage,
-)
+from sandbox.shared import RecordedCall
+from sandbox.slack import SlackMessage
+from sandbox.state import SandboxState
 
 __all__ = [
     "DOCUMENTED_RATE_LIMITS",
@@ -43,6 +44,7 @@ __all__ = [
     "expected_outcome",
     "fixture_for_domain",
     "fixture_table",
+    "parse_rate_limits",
     "sample_signups",
     "serve",
     "synthetic_domain",

@@ -1,30 +1,41 @@
 """The sandbox's own endpoints under ``/_sandbox``: inspect calls, inject faults, enforce rate
-limits, script answers."""
+limits, script answers; each fake vendor adds its own (the emails Resend accepted...)."""
 
 from __future__ import annotations
-
-from dataclasses import asdict
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from activities.vendors import VENDORS as VENDOR_TABLE
-from sandbox.common import read_json
+from activities.vendors import VENDOR_NAMES, VENDORS
+from sandbox.fake import read_json
+from sandbox.faults import Faults
 from sandbox.fixtures import fixture_table, sample_signups
-from sandbox.state import VENDORS, Faults, SandboxState
+from sandbox.state import SandboxState
 
 
 def _bad_request(message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=400)
 
 
+def _unknown_vendor(vendor: object) -> JSONResponse:
+    return _bad_request(f"unknown vendor '{vendor}'; choose from {list(VENDOR_NAMES)}")
+
+
+def _titles() -> str:
+    """``Clearbit, BuiltWith, Slack and Resend``."""
+    *others, last = (vendor.title for vendor in VENDORS.values())
+    return f"{', '.join(others)} and {last}" if others else last
+
+
 def routes(state: SandboxState) -> list[Route]:
+    vendor_routes = [route for fake in state.vendors.values() for route in fake.control_routes()]
+
     async def index(request: Request) -> JSONResponse:
         base = str(request.base_url).rstrip("/")
         return JSONResponse(
             {
-                "sandbox": "fake Clearbit, BuiltWith, Slack and Resend for onboarding journeys",
+                "sandbox": f"fake {_titles()} for onboarding journeys",
                 "environment": base_urls(base, state),
                 "control": [
                     "/_sandbox/calls",
@@ -32,8 +43,7 @@ def routes(state: SandboxState) -> list[Route]:
                     "/_sandbox/rate-limits",
                     "/_sandbox/script",
                     "/_sandbox/fixtures",
-                    "/_sandbox/emails",
-                    "/_sandbox/slack/messages",
+                    *(route.path for route in vendor_routes),
                 ],
             }
         )
@@ -43,14 +53,9 @@ def routes(state: SandboxState) -> list[Route]:
 
     async def list_calls(request: Request) -> JSONResponse:
         vendor = request.query_params.get("vendor")
-        if vendor is not None and vendor not in VENDORS:
-            return _bad_request(f"unknown vendor '{vendor}'; choose from {list(VENDORS)}")
-        return JSONResponse(
-            {
-                "calls": state.calls(vendor),
-                "summary": state.summary(),
-            }
-        )
+        if vendor is not None and vendor not in VENDOR_NAMES:
+            return _unknown_vendor(vendor)
+        return JSONResponse({"calls": state.calls(vendor), "summary": state.summary()})
 
     async def reset(request: Request) -> JSONResponse:
         state.reset()
@@ -93,8 +98,8 @@ def routes(state: SandboxState) -> list[Route]:
         if not isinstance(body, dict) or not isinstance(body.get("responses"), list):
             return _bad_request('send {"vendor": "...", "responses": [{"status": 500}, ...]}')
         vendor = body.get("vendor")
-        if vendor not in VENDORS:
-            return _bad_request(f"unknown vendor '{vendor}'; choose from {list(VENDORS)}")
+        if vendor not in VENDOR_NAMES:
+            return _unknown_vendor(vendor)
         if not all(isinstance(r, dict) for r in body["responses"]):
             return _bad_request("each response must be an object with at least a status")
         try:
@@ -105,12 +110,6 @@ def routes(state: SandboxState) -> list[Route]:
 
     async def fixtures(request: Request) -> JSONResponse:
         return JSONResponse({"fixtures": fixture_table(), "sample_signups": sample_signups()})
-
-    async def emails(request: Request) -> JSONResponse:
-        return JSONResponse({"emails": [asdict(email) for email in state.sent_emails()]})
-
-    async def slack_messages(request: Request) -> JSONResponse:
-        return JSONResponse({"messages": [asdict(m) for m in state.slack_messages()]})
 
     return [
         Route("/", index, methods=["GET"]),
@@ -124,24 +123,13 @@ def routes(state: SandboxState) -> list[Route]:
         Route("/_sandbox/rate-limits", put_rate_limits, methods=["PUT"]),
         Route("/_sandbox/script", post_script, methods=["POST"]),
         Route("/_sandbox/fixtures", fixtures, methods=["GET"]),
-        Route("/_sandbox/emails", emails, methods=["GET"]),
-        Route("/_sandbox/slack/messages", slack_messages, methods=["GET"]),
+        *vendor_routes,
     ]
-
-
-def credentials(state: SandboxState) -> dict[str, str]:
-    """The keys the sandbox expects, under the environment variable names a worker reads."""
-    return {
-        "CLEARBIT_API_KEY": state.clearbit_key,
-        "BUILTWITH_API_KEY": state.builtwith_key,
-        "SLACK_BOT_TOKEN": state.slack_token,
-        "RESEND_API_KEY": state.resend_key,
-    }
 
 
 def base_urls(url: str, state: SandboxState) -> dict[str, str]:
     """Every environment variable a worker needs to talk to the sandbox at ``url``."""
     return {
-        **{vendor.base_url_env: f"{url}{vendor.sandbox_path}" for vendor in VENDOR_TABLE.values()},
-        **credentials(state),
+        **{vendor.base_url_env: f"{url}{vendor.sandbox_path}" for vendor in VENDORS.values()},
+        **state.credentials(),
     }

@@ -20,9 +20,9 @@ from activities.enrichment_cache import (
     is_role_address,
 )
 from activities.settings import VendorSettings
-from common.durations import parse_duration
 from activities.technographics import BuiltWithTechnographics
 from activities.warehouse import Warehouse, enrichment_cache
+from common.durations import parse_duration
 from sandbox.fixtures import ROLE_LOCAL_PARTS as SANDBOX_ROLE_LOCAL_PARTS
 from sandbox.server import SandboxServer
 from tests.conftest import RunningWorker, _worker

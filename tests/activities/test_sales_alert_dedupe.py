@@ -21,8 +21,8 @@ from activities import vendor_http
 from activities.contracts import Company, SalesAlert, SalesAlertPosted
 from activities.sales_alert import ALERT_EVENT_TYPE, SlackSalesAlert, alert_metadata
 from activities.settings import VendorSettings
+from sandbox import SandboxState, SlackMessage
 from sandbox.server import SandboxServer
-from sandbox.state import SandboxState, SlackMessage
 from worker.main import http_client
 
 JOURNEY = "onboarding-u-42"

@@ -12,8 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from activities.vendors import DOCUMENTED_RATE_LIMITS
-from sandbox import SandboxServer, SandboxState
-from sandbox.state import parse_rate_limits
+from sandbox import SandboxServer, SandboxState, parse_rate_limits
 
 CLEARBIT_AUTH = {"Authorization": "Bearer sk_sandbox"}
 SLACK_AUTH = {"Authorization": "Bearer xoxb-sandbox"}

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from activities.vendors import VENDORS
 from sandbox import (
     FIXTURES,
     SandboxServer,
@@ -523,7 +524,7 @@ def test_base_urls_point_into_the_sandbox(server: SandboxServer) -> None:
     urls = server.base_urls()
     assert urls["CLEARBIT_BASE_URL"] == f"{server.url}/clearbit"
     assert urls["SLACK_BASE_URL"] == f"{server.url}/slack/api"
-    assert urls["RESEND_API_KEY"] == server.state.resend_key
+    assert urls["RESEND_API_KEY"] == server.state.vendors["resend"].key
 
 
 def test_server_stops_cleanly_and_refuses_a_taken_port() -> None:
@@ -588,3 +589,12 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+def test_every_vendor_of_the_table_has_its_fake_under_its_path() -> None:
+    state = SandboxState()
+    assert list(state.vendors) == list(VENDORS)
+    for name, fake in state.vendors.items():
+        assert fake.key == VENDORS[name].sandbox_key
+        paths = [route.path for route in fake.routes()]
+        assert paths and all(p.startswith(VENDORS[name].sandbox_path + "/") for p in paths)
