@@ -23,6 +23,9 @@ UNAVAILABLE = "VendorUnavailable"
 RATE_LIMITED = "VendorRateLimited"
 NEEDS_OPERATOR = "VendorNeedsOperator"
 REJECTED = "VendorRejectedRequest"
+# The failures a vendor causes, as opposed to a bug in our code: the worker logs each attempt
+# that fails with one of them as one line, without a traceback.
+FAILURE_TYPES = frozenset({UNAVAILABLE, RATE_LIMITED, NEEDS_OPERATOR, REJECTED})
 
 _EMAIL_LIKE = re.compile(r"[^\s@<>\"'`:;,]+@[^\s@<>\"'`:;,]+")
 _MIN_RETRY_AFTER = timedelta(seconds=1)
@@ -56,6 +59,11 @@ def rejected(vendor: str, problem: str) -> ApplicationError:
     return ApplicationError(
         f"{vendor} rejected the request: {problem}", type=REJECTED, non_retryable=True
     )
+
+
+def without_emails(text: str) -> str:
+    """The text with anything shaped like an email address replaced by ``<email>``."""
+    return _EMAIL_LIKE.sub("<email>", text)
 
 
 def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> timedelta | None:
@@ -106,7 +114,7 @@ def error_detail(response: httpx.Response) -> str:
             parts += [str(e.get("Message")) for e in errors if isinstance(e, dict)]
     # Vendors quote the request back ("Invalid `to` field: ana@acme.io"): keep emails out of
     # failure messages, which reach worker logs in plain text.
-    detail = _EMAIL_LIKE.sub("<email>", ": ".join(parts))[:300]
+    detail = without_emails(": ".join(parts))[:300]
     return f"HTTP {response.status_code} {detail}".strip()
 
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from activities.settings import VendorSettings
 from cli.spend import spend_command
 from common.command_line import describe_settings_error, fail, run
-from common.connection import connect
+from common.connection import connect_when_reachable
 from starter.bulk_import import import_command
 from starter.commands import COMMANDS
 
@@ -118,7 +118,13 @@ def worker() -> None:
         raise fail(str(exc), 2) from None
 
     async def _serve() -> None:
-        client = await connect(runtime=runtime)
+        stop = asyncio.Event()
+        stop_on_signals(stop)  # before connecting: a stop must end the wait for Temporal too
+        # A worker started before Temporal (a deploy, a server restart) waits for it.
+        client = await connect_when_reachable(stop, runtime=runtime)
+        if client is None:
+            logging.getLogger("onboarding.worker").info("stopped before Temporal was reachable")
+            return
         missing = await missing_search_attributes(client)
         if missing:
             commands = "; ".join(create_commands(client.namespace))
@@ -126,8 +132,6 @@ def worker() -> None:
                 f"namespace '{client.namespace}' lacks the search attributes {', '.join(missing)}; "
                 f"register them first: {commands}"
             )
-        stop = asyncio.Event()
-        stop_on_signals(stop)
         await run_worker(client, settings, stop, tuning=tuning)
 
     try:
@@ -149,8 +153,8 @@ def sandbox(
     ] = "none",
 ) -> None:
     """Serve Clearbit, BuiltWith, Slack and Resend's wire formats locally, with fixtures."""
+    from sandbox.limits import parse_rate_limits
     from sandbox.server import SandboxStartError, serve
-    from sandbox.state import parse_rate_limits
 
     try:
         limits = parse_rate_limits(rate_limits)

@@ -44,6 +44,7 @@ from activities.technographics import BuiltWithTechnographics
 from activities.vendors import BY_ACTIVITY
 from activities.warehouse import Warehouse
 from common.telemetry import instrument_http_client
+from worker import operator_log
 from worker.sandbox_runner import CompiledSandboxRunner
 from worker.settings import WorkerSettings
 from workflows import search_attributes
@@ -93,6 +94,7 @@ async def run_worker(
     Vendor calls are traced with ``tracer_provider`` (default: the global one); workflows and
     activities with the client's tracing interceptor."""
     quiet_http_logs()
+    operator_log.install()
     tuning = tuning or WorkerSettings()
     warehouse = Warehouse(settings.warehouse_url)
     async with instrument_http_client(http_client(settings), tracer_provider) as http:

@@ -1,0 +1,96 @@
+"""``onboarding worker`` started while Temporal is unreachable says so, keeps trying on a backoff,
+and starts polling once the server is up; SIGTERM while it waits ends it cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from common.connection import backoff
+from sandbox.server import SandboxServer
+from tests.conftest import binary
+from tests.helpers import command_env, start_worker
+from workflows import search_attributes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_for_line(log: Path, text: str, worker: subprocess.Popen[bytes]) -> str:
+    """The worker's log once it holds ``text``; fails if the worker exits or 60 s pass."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        content = log.read_text()
+        if text in content:
+            return content
+        assert worker.poll() is None, f"the worker exited ({worker.returncode}):\n{content}"
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no {text!r} in the worker's log:\n{log.read_text()}")
+
+
+@pytest.fixture
+def unreachable(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """A port where nothing listens, and the environment of a worker pointed at it."""
+    port = free_port()
+    yield port, command_env(f"127.0.0.1:{port}", sandbox, f"sqlite:///{tmp_path / 'w.db'}")
+
+
+async def test_a_worker_waits_for_temporal_then_polls(
+    unreachable: tuple[int, dict[str, str]], tmp_path: Path
+) -> None:
+    port, env = unreachable
+    log = tmp_path / "worker.log"
+    worker = start_worker(env, log)
+    try:
+        waiting = await wait_for_line(log, "retrying in 2s", worker)
+        assert f"cannot reach Temporal at 127.0.0.1:{port}; retrying in 1s" in waiting
+        async with await WorkflowEnvironment.start_local(
+            port=port,
+            dev_server_existing_path=binary("temporal"),
+            dev_server_log_level="error",
+            search_attributes=search_attributes.ALL,
+        ):
+            polling = await wait_for_line(log, "worker polling task queue", worker)
+            assert f"connected to Temporal at 127.0.0.1:{port}" in polling
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert "Traceback" not in log.read_text()
+
+
+async def test_sigterm_while_waiting_for_temporal_exits_cleanly(
+    unreachable: tuple[int, dict[str, str]], tmp_path: Path
+) -> None:
+    _, env = unreachable
+    log = tmp_path / "worker.log"
+    worker = start_worker(env, log)
+    try:
+        await wait_for_line(log, "cannot reach Temporal", worker)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    content = log.read_text()
+    assert "stopped before Temporal was reachable" in content
+    assert "Traceback" not in content
+
+
+def test_the_backoff_doubles_up_to_half_a_minute() -> None:
+    assert list(itertools.islice(backoff(), 7)) == [1, 2, 4, 8, 16, 30, 30]
