@@ -23,6 +23,9 @@ from temporalio.exceptions import ApplicationError
 from activities.contracts import SAVE_TO_WAREHOUSE, WarehouseRecord
 from activities.journey_run import current_journey
 
+# The failure type of a save the database refused or could not take.
+UNAVAILABLE = "WarehouseUnavailable"
+
 metadata = sa.MetaData()
 
 journey_payloads = sa.Table(
@@ -261,7 +264,7 @@ class Warehouse:
             # The driver's message can echo the URL or the row: keep only the error's class.
             raise ApplicationError(
                 f"Warehouse unavailable ({type(exc).__name__}); check WAREHOUSE_URL and the database",
-                type="WarehouseUnavailable",
+                type=UNAVAILABLE,
             ) from None
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from activities import vendor_http
+from activities import vendor_http, warehouse
 from activities.contracts import SAVE_TO_WAREHOUSE
 from activities.vendors import BY_ACTIVITY
 from common.durations import format_offset
@@ -26,9 +26,7 @@ log = logging.getLogger("onboarding.vendor")
 
 # The SDK's mark on the record of a failed attempt (its wording may change, the mark does not).
 _FAILED_ATTEMPT = "ActivityFailure"
-# activities/warehouse.py's failure for a database it cannot write to.
-_WAREHOUSE_UNAVAILABLE = "WarehouseUnavailable"
-EXPECTED_TYPES = vendor_http.FAILURE_TYPES | {_WAREHOUSE_UNAVAILABLE}
+EXPECTED_TYPES = vendor_http.FAILURE_TYPES | {warehouse.UNAVAILABLE}
 _MAX_REASON = 200
 # The server's default when a policy sets no maximum interval.
 _DEFAULT_MAX_INTERVAL_FACTOR = 100
