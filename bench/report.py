@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 
 from bench.sizing import table
 
+# The ceiling's shape before it took the journey's, reported beside it.
+OLD = "(old: {old_ceiling_activities:.0f} regular activities)"
 # (scenario, measure, label, unit, format)
 ROWS = [
     ("ingest", "webhook_per_s", "Ingest: signups accepted by the webhook", "/s", ".0f"),
@@ -26,7 +28,16 @@ ROWS = [
     ("throughput", "ceiling_workflows_per_s", "Ceiling: no-op workflows", "/s", ".1f"),
     ("throughput", "ceiling_activities_per_s", "Ceiling: no-op activities", "/s", ".0f"),
     ("throughput", "journeys_to_ceiling", "Throughput / ceiling (target ≥ 0.8)", "x", ".2f"),
+    ("throughput", "old_ceiling_workflows_per_s", f"Ceiling {OLD}: no-op workflows", "/s", ".1f"),
+    ("throughput", "journeys_to_old_ceiling", f"Throughput / ceiling {OLD}", "x", ".2f"),
     ("throughput", "worker_cpu_ms_per_journey", "Per journey: worker CPU", "ms", ".0f"),
+    (
+        "throughput",
+        "ceiling_worker_cpu_ms_per_workflow",
+        "Per no-op workflow of the ceiling: worker CPU",
+        "ms",
+        ".0f",
+    ),
     ("throughput", "actions", "Per journey: Temporal actions (billed events)", "", ".1f"),
     ("throughput", "history_events", "Per journey: history events", "", ".1f"),
     ("throughput", "workflow_tasks", "Per journey: workflow tasks", "", ".1f"),
@@ -44,7 +55,7 @@ def markdown(data: dict[str, Any], chart: str) -> str:
         f"{data['date']} · {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM · {m['os']}",
         f"Python {v['python']} · temporalio {v['temporalio']} · temporal CLI {v['temporal_cli']}",
     ]
-    rows = [row for row in ROWS if row[0] in data]
+    rows = [row for row in ROWS if row[1] in data.get(row[0], {})]
     if rows:
         lines += [
             "",
@@ -57,10 +68,23 @@ def markdown(data: dict[str, Any], chart: str) -> str:
         ]
     for scenario, key, label, unit, fmt in rows:
         stat = data[scenario][key]
+        medians = {k: v["median"] for k, v in data[scenario].items()}
         lines.append(
-            f"| {label} | {stat['median']:{fmt}} {unit} | "
+            f"| {label.format(**medians)} | {stat['median']:{fmt}} {unit} | "
             f"{stat['min']:{fmt}} - {stat['max']:{fmt}} |"
         )
+    shape = data.get("throughput", {})
+    if "shape_activities" in shape:
+        n = {k: v["median"] for k, v in shape.items()}
+        lines += [
+            "",
+            "The ceiling: no-op workflows issuing a benchmark journey's commands, counted from "
+            f"its history, in its order (activities {n['shape_activities']:.0f} on "
+            f"{n['shape_task_queues']:.0f} task queues, local activities "
+            f"{n['shape_local_activities']:.0f}, upserts {n['shape_upserts']:.0f}, timers "
+            f"{n['shape_timers']:.0f}), started with the journey's search attribute and served "
+            "by one process with a worker per task queue, as a journey worker is.",
+        ]
     lines += ["", f"Duration {data['duration_seconds']:.0f}s."]
     in_flight = data.get("in_flight") or {}
     if in_flight:
