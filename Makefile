@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m compileall -q workflows  # the sandbox re-imports it for each journey
 	touch $@
 
-demo: install  ## Dev server + sandbox + worker + sample signups; Ctrl-C stops everything
+demo: install  ## Dev server + sandbox + worker + sample signups; Ctrl-C or closing the terminal stops everything
 	$(BIN)/onboarding demo
 
 test: lint  ## Lint, type-check, then the whole suite against real servers

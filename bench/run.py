@@ -41,7 +41,7 @@ from rich.progress import (
 from activities.vendors import DOCUMENTED_RATE_LIMITS
 from bench import report, scenarios
 from bench.lab import Lab
-from chaos import processes
+from devstack import processes
 
 stderr = Console(stderr=True, highlight=False, log_path=False)
 

@@ -21,7 +21,7 @@ from temporalio.client import WorkflowHistory
 
 from activities.contracts import POST_SALES_ALERT
 from activities.sales_alert import ALERT_EVENT_TYPE
-from sandbox.state import VENDORS, AcceptedEmail, RecordedCall, SlackMessage
+from sandbox import VENDORS, AcceptedEmail, RecordedCall, SlackMessage
 from workflows.models import journey_id
 
 # The warehouse steps each outcome implies, saved once per journey.

@@ -1,12 +1,10 @@
 """Real servers for the tests: Temporal's time-skipping and dev servers from their PyPI packages,
-and the vendor sandbox over real HTTP."""
+started as the dev stack starts them, and the vendor sandbox over real HTTP."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,28 +16,16 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.contracts import ONE_PARTITION_DEV_SERVER_FLAGS
 from activities.settings import VendorSettings
 from common.encryption import KEYS_ENV
-from sandbox.server import SandboxServer
+from devstack.processes import executable as binary
+from devstack.temporal import dev_server_flags
+from sandbox import SandboxServer
 from tests.security.support import TEST_ENCRYPTION_KEYS, reading_converter
 from worker.main import register_search_attributes, run_worker
-from workflows import search_attributes
 
-BIN = Path(sys.executable).parent
 # Every `onboarding` process the tests start encrypts with the session's test key.
 os.environ[KEYS_ENV] = TEST_ENCRYPTION_KEYS
-
-
-def binary(name: str) -> str:
-    """A Temporal binary installed by its PyPI package into this environment: never downloaded."""
-    path = BIN / name
-    if path.exists():
-        return str(path)
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"'{name}' is not installed: run 'make install' (pip install -e '.[dev]')")
-    return found
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -61,9 +47,8 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=reading_converter(),
         dev_server_existing_path=binary("temporal"),
         dev_server_log_level="error",
-        search_attributes=search_attributes.ALL,
-        # As the demo and docker compose run it: vendor queues in one partition.
-        dev_server_extra_args=list(ONE_PARTITION_DEV_SERVER_FLAGS),
+        # The journey's search attributes and one partition per vendor queue, as everywhere.
+        dev_server_extra_args=dev_server_flags(),
     )
     async with env:
         yield env

@@ -3,34 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from temporalio.client import WorkflowHandle
 
-from sandbox.server import SandboxServer
+from devstack import stack
+from devstack.processes import executable, spawn
+from sandbox import SandboxServer
 from workflows.journey import OnboardingJourney
 from workflows.models import JourneyState
 
-ONBOARDING = str(Path(sys.executable).parent / "onboarding")
+ONBOARDING = executable("onboarding")
 
 
 def command_env(
     temporal_address: str, sandbox: SandboxServer, warehouse_url: str, **extra: str
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
-    env.update(sandbox.base_urls())
-    env.update(
-        TEMPORAL_ADDRESS=temporal_address,
-        TEMPORAL_NAMESPACE="default",
-        WAREHOUSE_URL=warehouse_url,
-        HTTP_TIMEOUT_SECONDS="3",
-        **extra,
-    )
-    return env
+    """The dev stack's environment for a command, with vendors given up on after 3 s."""
+    settings = {"HTTP_TIMEOUT_SECONDS": "3", **extra}
+    return stack.command_env(temporal_address, sandbox, warehouse_url, **settings)
 
 
 def onboarding(
@@ -48,8 +41,8 @@ def onboarding(
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([ONBOARDING, "worker"], env=env, stdout=out, stderr=out)
+    """``onboarding worker`` as the dev stack starts one: ending with the test session."""
+    return spawn([ONBOARDING, "worker"], env=env, log=log)
 
 
 async def wait_for_emails(
