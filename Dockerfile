@@ -19,6 +19,7 @@ COPY starter ./starter
 COPY sandbox ./sandbox
 COPY common ./common
 COPY cli ./cli
+COPY devstack ./devstack
 RUN pip install --no-cache-dir . \
     && rm -rf /src/build /src/*.egg-info
 

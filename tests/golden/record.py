@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -25,6 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.settings import VendorSettings
+from devstack.processes import executable
 from sandbox.fixtures import sample_signups
 from sandbox.server import SandboxServer
 from worker.main import register_search_attributes, run_worker
@@ -146,7 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HISTORIES)
     args = parser.parse_args()
-    test_server = str(Path(sys.executable).parent / "temporal-test-server")
+    test_server = executable("temporal-test-server")
     for path in asyncio.run(record(args.out, test_server)):
         print(f"recorded {path}")
 

@@ -35,6 +35,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.processes import free_port
 from starter.segment import signature_matches
 from starter.webhook import (
     WebhookConfigError,
@@ -186,13 +187,6 @@ async def journey_input(client: Client, user_id: str) -> JourneyInput:
     [value] = await pydantic_data_converter.decode(started.input.payloads, [JourneyInput])
     assert isinstance(value, JourneyInput)
     return value
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- POST /signups: Standard Webhooks ------------------------------------------------------
