@@ -28,22 +28,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import Progress
 
 from activities.vendors import DOCUMENTED_RATE_LIMITS
 from bench import report, scenarios
 from bench.lab import Lab
 from devstack import processes
-
-stderr = Console(stderr=True, highlight=False, log_path=False)
+from devstack.progress import progress_bar, stderr
 
 
 @dataclass(frozen=True)
@@ -128,14 +119,7 @@ SCENARIOS = ("ingest", "throughput", "latency", "spend", "burst", "in_flight")
 
 
 async def execute(sizes: Sizes, run_dir: Path, only: frozenset[str]) -> dict[str, Any]:
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr,
-    )
+    progress = progress_bar()
     lab = Lab(run_dir)
     data: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

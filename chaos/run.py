@@ -21,34 +21,17 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from chaos.report import Report, build_report, show
 from chaos.scenario import Options, Scenario
 from devstack.lifetime import quiet_when_gone
 from devstack.processes import stop_all
-
-stderr = Console(stderr=True, highlight=False, log_path=False)
+from devstack.progress import progress_bar, stderr
 
 
 async def execute(options: Options, run_dir: Path) -> Report:
     began = time.monotonic()
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description:<26}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr,
-        disable=not stderr.is_terminal,
-    )
+    progress = progress_bar(only_on_a_terminal=True)
     scenario = Scenario(options, run_dir, progress)
     with progress:
         narrator = asyncio.create_task(scenario.narrate())

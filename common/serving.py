@@ -1,8 +1,13 @@
-"""Listening sockets for the project's HTTP services (webhook, codec server, vendor sandbox)."""
+"""Listening sockets and logs for the project's HTTP services (webhook, codec server, vendor
+sandbox)."""
 
 from __future__ import annotations
 
+import copy
 import socket
+from typing import Any
+
+from uvicorn.config import LOGGING_CONFIG
 
 
 class ListenError(Exception):
@@ -28,3 +33,10 @@ def listen(host: str, port: int) -> socket.socket:
             "another port with --port."
         ) from exc
     return sock
+
+
+def log_config(logger: str) -> dict[str, Any]:
+    """uvicorn's logging, with the service's own ``logger`` printed beside its access log."""
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"][logger] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

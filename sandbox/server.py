@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import socket
 import threading
@@ -13,9 +12,8 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
-from uvicorn.config import LOGGING_CONFIG
 
-from common.serving import ListenError, listen
+from common.serving import ListenError, listen, log_config
 from sandbox.app import create_app
 from sandbox.control import base_urls
 from sandbox.state import SandboxState
@@ -134,16 +132,6 @@ class SandboxServer:
         self.stop()
 
 
-def _foreground_log_config() -> dict[str, Any]:
-    log_config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    log_config["loggers"]["sandbox"] = {
-        "handlers": ["default"],
-        "level": "INFO",
-        "propagate": False,
-    }
-    return log_config
-
-
 def serve(
     host: str = "127.0.0.1", port: int = 8787, *, rate_limits: Mapping[str, float] | None = None
 ) -> None:
@@ -151,7 +139,7 @@ def serve(
     answering 429 past ``rate_limits`` (requests per second per vendor)."""
     state = SandboxState(rate_limits=rate_limits)
     sock = _bind(host, port)
-    server = uvicorn.Server(_config(state, log_config=_foreground_log_config()))
+    server = uvicorn.Server(_config(state, log_config=log_config("sandbox")))
     url = _url(host, sock.getsockname()[1])
     logger.info(
         "Vendor sandbox on %s: point the *_BASE_URL settings here (see %s/ for keys); Ctrl+C stops.",

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import copy
 import logging
 import logging.config
 import re
@@ -34,10 +33,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from standardwebhooks.webhooks import Webhook
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
-from uvicorn.config import LOGGING_CONFIG
 
 from common.connection import connect
 from common.serving import ListenError, listen
+from common.serving import log_config as serving_log_config
 from common.telemetry import (
     WEBHOOK_SERVICE,
     RequestSpans,
@@ -495,16 +494,6 @@ def _bind(host: str, port: int) -> socket.socket:
         raise WebhookConfigError(str(exc)) from exc
 
 
-def _log_config() -> dict[str, Any]:
-    log_config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    log_config["loggers"]["onboarding"] = {
-        "handlers": ["default"],
-        "level": "INFO",
-        "propagate": False,
-    }
-    return log_config
-
-
 def _one_line(error: ValidationError, what: str) -> str:
     fields = "; ".join(
         f"{'.'.join(str(part) for part in item['loc']).upper() or 'input'}: {item['msg']}"
@@ -534,7 +523,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, insecure_dev: bool = False)
         raise WebhookConfigError(str(exc)) from None
     sock = _bind(host, port)
     # Configured only once nothing can refuse: the insecure-dev warning must reach the console.
-    log_config = _log_config()
+    log_config = serving_log_config("onboarding")
     logging.config.dictConfig(log_config)
     app = create_app(settings, journey_config=journey_config)
     # No access log: it adds nothing the app's own lines lack, and keeps request data out.
