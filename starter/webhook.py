@@ -91,7 +91,8 @@ class WebhookSettings(BaseSettings):
         default="Signed Up", description="The Segment track event that starts a journey."
     )
     webhook_max_body_bytes: int = Field(default=65536, gt=0)
-    insecure_dev: bool = Field(
+    # Named for the webhook: a generic INSECURE_DEV in a shared environment is too easy to set.
+    webhook_insecure_dev: bool = Field(
         default=False, description="Accept unsigned requests on endpoints without a secret."
     )
 
@@ -141,7 +142,7 @@ class TemporalUnavailable(Exception):
 def check_secrets(settings: WebhookSettings) -> list[str]:
     """What stops the webhook from starting, one sentence each; empty when it may start.
 
-    A missing secret is allowed only with ``insecure_dev``; a secret that is set must be usable.
+    A missing secret is allowed only with ``webhook_insecure_dev``; a secret that is set must be usable.
     """
     problems: list[str] = []
     missing = []
@@ -159,7 +160,7 @@ def check_secrets(settings: WebhookSettings) -> list[str]:
         )
     elif not settings.segment_shared_secret.get_secret_value():
         problems.append("SEGMENT_SHARED_SECRET is empty: set the Segment destination's secret.")
-    if missing and not settings.insecure_dev:
+    if missing and not settings.webhook_insecure_dev:
         problems.insert(
             0,
             f"Set {' and '.join(missing)} so signatures can be verified, "
@@ -509,7 +510,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, insecure_dev: bool = False)
     except ValidationError as exc:
         raise WebhookConfigError(_one_line(exc, "webhook settings")) from None
     if insecure_dev:
-        settings = settings.model_copy(update={"insecure_dev": True})
+        settings = settings.model_copy(update={"webhook_insecure_dev": True})
     problems = check_secrets(settings)
     if problems:
         raise WebhookConfigError(" ".join(problems))

@@ -492,7 +492,7 @@ def test_webhook_starts_once_the_shell_provides_the_secrets(
         monkeypatch.setenv(name, interpolate(value, shell))
     settings = WebhookSettings(_env_file=None)
     assert check_secrets(settings) == []
-    assert not settings.insecure_dev
+    assert not settings.webhook_insecure_dev
 
 
 def test_webhook_captures_the_same_journey_settings_as_the_worker(

@@ -204,7 +204,7 @@ async def test_the_webhooks_request_span_is_the_root_of_the_journeys_trace(
         WebhookSettings(
             signup_webhook_secret=None,
             segment_shared_secret=None,
-            insecure_dev=True,
+            webhook_insecure_dev=True,
             _env_file=None,
         ),
         client_factory=temporal,
@@ -244,7 +244,7 @@ async def test_the_webhook_continues_a_trace_its_sender_passes(
         WebhookSettings(
             signup_webhook_secret=None,
             segment_shared_secret=None,
-            insecure_dev=True,
+            webhook_insecure_dev=True,
             _env_file=None,
         ),
         client_factory=unused,

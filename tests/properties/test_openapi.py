@@ -32,7 +32,7 @@ async def _connect() -> Client:
 # No secrets (insecure dev), so generated bodies reach validation; journeys go to a task queue
 # that no worker polls, where they wait: starting them is what is tested here.
 app = create_app(
-    WebhookSettings(insecure_dev=True, _env_file=None),
+    WebhookSettings(webhook_insecure_dev=True, _env_file=None),
     client_factory=_connect,
     journey_config=JourneyConfig(),
     task_queue=f"openapi-{uuid.uuid4().hex[:8]}",

@@ -597,8 +597,10 @@ def test_without_secrets_the_webhook_refuses_to_start_and_says_how_to_fix_it(
     assert "SEGMENT_SHARED_SECRET" in only_segment[0]
     assert "SIGNUP_WEBHOOK_SECRET" not in only_segment[0]
     assert check_secrets(settings()) == []
-    assert check_secrets(WebhookSettings(insecure_dev=True, _env_file=None)) == []
-    bad = check_secrets(settings(signup_webhook_secret="whsec_not*base64", insecure_dev=True))
+    assert check_secrets(WebhookSettings(webhook_insecure_dev=True, _env_file=None)) == []
+    bad = check_secrets(
+        settings(signup_webhook_secret="whsec_not*base64", webhook_insecure_dev=True)
+    )
     assert len(bad) == 1 and "SIGNUP_WEBHOOK_SECRET" in bad[0]
     assert SEGMENT_SECRET not in " ".join(bad)
 
@@ -606,7 +608,7 @@ def test_without_secrets_the_webhook_refuses_to_start_and_says_how_to_fix_it(
         create_app(WebhookSettings(_env_file=None), journey_config=CONFIG)
 
     monkeypatch.chdir(tmp_path)  # no .env
-    for name in ("SIGNUP_WEBHOOK_SECRET", "SEGMENT_SHARED_SECRET", "INSECURE_DEV"):
+    for name in ("SIGNUP_WEBHOOK_SECRET", "SEGMENT_SHARED_SECRET", "WEBHOOK_INSECURE_DEV"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(WebhookConfigError) as refused:
         serve("127.0.0.1", free_port(), insecure_dev=False)
@@ -619,7 +621,9 @@ async def test_insecure_dev_accepts_unsigned_requests_only_where_no_secret_is_se
 ) -> None:
     caplog.set_level(logging.WARNING, logger="onboarding")
     app = create_app(
-        WebhookSettings(segment_shared_secret=SEGMENT_SECRET, insecure_dev=True, _env_file=None),
+        WebhookSettings(
+            segment_shared_secret=SEGMENT_SECRET, webhook_insecure_dev=True, _env_file=None
+        ),
         client_factory=connector(dev_server.client.service_client.config.target_host),
         journey_config=CONFIG,
         task_queue=dev_worker.task_queue,
@@ -708,3 +712,13 @@ def test_serve_runs_until_interrupted_and_logs_no_personal_data(
     assert "POST /segment accepts" not in output
     for private in ("kim", SEGMENT_SECRET, "Traceback"):
         assert private not in output
+
+
+def test_only_the_webhooks_own_variable_turns_off_signatures(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.setenv("INSECURE_DEV", "true")
+    assert not WebhookSettings().webhook_insecure_dev
+    monkeypatch.setenv("WEBHOOK_INSECURE_DEV", "true")
+    assert WebhookSettings().webhook_insecure_dev
