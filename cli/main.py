@@ -101,17 +101,12 @@ def worker() -> None:
         MetricsSettings,
         TelemetryConfigError,
         configure_tracing,
-        metrics_runtime,
+        worker_runtime,
     )
 
     try:
-        metrics = MetricsSettings()
         tracing = configure_tracing(WORKER_SERVICE)
-        runtime = (
-            metrics_runtime(metrics.metrics_port, metrics.metrics_host)
-            if metrics.metrics_port
-            else None
-        )
+        runtime = worker_runtime(MetricsSettings())
     except ValidationError as exc:
         raise fail(describe_settings_error(exc, MetricsSettings), 2) from None
     except TelemetryConfigError as exc:

@@ -43,6 +43,7 @@ from temporalio import activity
 from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import (
+    LogForwardingConfig,
     LoggingConfig,
     PrometheusConfig,
     Runtime,
@@ -300,6 +301,25 @@ class MetricsSettings(BaseSettings):
 _runtimes: dict[str, Runtime] = {}
 
 
+def _core_logs() -> LoggingConfig:
+    """The SDK core's warnings (a dropped connection, a retried call) through Python logging, so
+    they share the worker log's format instead of a colored line of their own."""
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="WARN"),
+        forwarding=LogForwardingConfig(
+            logger=logging.getLogger("temporalio.core"), prepend_target_on_message=False
+        ),
+    )
+
+
+def worker_runtime(metrics: MetricsSettings) -> Runtime:
+    """The runtime of a worker process: its metrics on ``/metrics`` when a port is set, and
+    the SDK core's warnings in its log."""
+    if metrics.metrics_port:
+        return metrics_runtime(metrics.metrics_port, metrics.metrics_host)
+    return Runtime(telemetry=TelemetryConfig(logging=_core_logs()))
+
+
 def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
     """The process's Temporal runtime serving ``/metrics`` on ``host:port``: created once per
     address, since each runtime owns its threads and its listening socket. Give it to every
@@ -311,7 +331,9 @@ def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
             histogram_bucket_overrides={"onboarding_vendor_latency": VENDOR_LATENCY_BUCKETS_MS},
         )
         try:
-            _runtimes[address] = Runtime(telemetry=TelemetryConfig(metrics=config))
+            _runtimes[address] = Runtime(
+                telemetry=TelemetryConfig(metrics=config, logging=_core_logs())
+            )
         except ValueError as exc:
             reason = str(exc).removeprefix("Failed starting Prometheus exporter: ")
             raise TelemetryConfigError(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,16 +15,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from common.connection import backoff
+from devstack.processes import free_port
 from sandbox.server import SandboxServer
 from tests.conftest import binary
 from tests.helpers import command_env, start_worker
 from workflows import search_attributes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_for_line(log: Path, text: str, worker: subprocess.Popen[bytes]) -> str:
@@ -94,3 +88,28 @@ async def test_sigterm_while_waiting_for_temporal_exits_cleanly(
 
 def test_the_backoff_doubles_up_to_half_a_minute() -> None:
     assert list(itertools.islice(backoff(), 7)) == [1, 2, 4, 8, 16, 30, 30]
+
+
+async def test_the_sdk_cores_warnings_are_lines_of_the_workers_log(
+    unreachable: tuple[int, dict[str, str]], tmp_path: Path
+) -> None:
+    port, env = unreachable
+    log = tmp_path / "worker.log"
+    worker = start_worker(env, log)
+    try:
+        async with await WorkflowEnvironment.start_local(
+            port=port,
+            dev_server_existing_path=binary("temporal"),
+            dev_server_log_level="error",
+            search_attributes=search_attributes.ALL,
+        ):
+            await wait_for_line(log, "worker polling task queue", worker)
+        # The server is gone: the core's polls fail, and it says so through Python logging.
+        lost = await wait_for_line(log, "WARNING temporalio.core", worker)
+        assert "\x1b[" not in lost  # no terminal colors in a log file
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
