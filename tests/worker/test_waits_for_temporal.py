@@ -34,6 +34,16 @@ async def wait_for_line(log: Path, text: str, worker: subprocess.Popen[bytes]) -
     raise AssertionError(f"no {text!r} in the worker's log:\n{log.read_text()}")
 
 
+async def dev_server_at(port: int) -> WorkflowEnvironment:
+    """A dev server on ``port``, where the worker has been trying to connect."""
+    return await WorkflowEnvironment.start_local(
+        port=port,
+        dev_server_existing_path=binary("temporal"),
+        dev_server_log_level="error",
+        search_attributes=search_attributes.ALL,
+    )
+
+
 @pytest.fixture
 def unreachable(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """A port where nothing listens, and the environment of a worker pointed at it."""
@@ -50,12 +60,7 @@ async def test_a_worker_waits_for_temporal_then_polls(
     try:
         waiting = await wait_for_line(log, "retrying in 2s", worker)
         assert f"cannot reach Temporal at 127.0.0.1:{port}; retrying in 1s" in waiting
-        async with await WorkflowEnvironment.start_local(
-            port=port,
-            dev_server_existing_path=binary("temporal"),
-            dev_server_log_level="error",
-            search_attributes=search_attributes.ALL,
-        ):
+        async with await dev_server_at(port):
             polling = await wait_for_line(log, "worker polling task queue", worker)
             assert f"connected to Temporal at 127.0.0.1:{port}" in polling
             worker.send_signal(signal.SIGTERM)
@@ -97,12 +102,7 @@ async def test_the_sdk_cores_warnings_are_lines_of_the_workers_log(
     log = tmp_path / "worker.log"
     worker = start_worker(env, log)
     try:
-        async with await WorkflowEnvironment.start_local(
-            port=port,
-            dev_server_existing_path=binary("temporal"),
-            dev_server_log_level="error",
-            search_attributes=search_attributes.ALL,
-        ):
+        async with await dev_server_at(port):
             await wait_for_line(log, "worker polling task queue", worker)
         # The server is gone: the core's polls fail, and it says so through Python logging.
         lost = await wait_for_line(log, "WARNING temporalio.core", worker)
