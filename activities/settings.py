@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from activities.vendors import DOCUMENTED_RATE_LIMITS, PLACEHOLDER_PRICES
@@ -67,7 +67,13 @@ DEFAULT_QUEUE_RATES = {
 }
 
 CacheTtl = Annotated[timedelta, BeforeValidator(parse_duration)]
-VendorPrices = Annotated[dict[str, float], NoDecode, BeforeValidator(_per_vendor("clearbit=0.10"))]
+# A vendor left out keeps its placeholder price, as one left out of the limits keeps its limit.
+VendorPrices = Annotated[
+    dict[str, float],
+    NoDecode,
+    BeforeValidator(_per_vendor("clearbit=0.10")),
+    AfterValidator(lambda prices: {**PLACEHOLDER_PRICES, **prices}),
+]
 VendorRates = Annotated[
     dict[str, Annotated[float, Field(gt=0)]],
     NoDecode,

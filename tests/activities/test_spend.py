@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from activities import spend
+from activities.settings import VendorSettings
 from activities.spend import is_billed
+from activities.vendors import PLACEHOLDER_PRICES
 from activities.warehouse import VendorCall, Warehouse
 from sandbox.server import SandboxServer
 from tests.conftest import RunningWorker
@@ -119,6 +121,15 @@ async def test_a_ledger_that_cannot_be_written_warns_for_each_call_and_recovers(
     monkeypatch.setattr(warehouse, "record_calls", write)
     await spend.record_call(warehouse, "clearbit", "combined/find", 200, True)
     assert len(warehouse.calls()) == 1
+
+
+def test_a_vendor_left_out_of_the_prices_keeps_its_placeholder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VENDOR_PRICES", "clearbit=0.25")
+    prices = VendorSettings(_env_file=None).vendor_prices
+    assert prices == {**PLACEHOLDER_PRICES, "clearbit": 0.25}
+    assert prices["resend"] == PLACEHOLDER_PRICES["resend"] > 0
 
 
 def test_billing_rules() -> None:
