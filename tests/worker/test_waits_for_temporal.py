@@ -4,6 +4,7 @@ and starts polling once the server is up; SIGTERM while it waits ends it cleanly
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import signal
 import subprocess
@@ -44,6 +45,18 @@ async def dev_server_at(port: int) -> WorkflowEnvironment:
     )
 
 
+@contextlib.contextmanager
+def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``onboarding worker`` as a process of its own, killed at the end if a test left it up."""
+    worker = start_worker(env, log)
+    try:
+        yield worker
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
 @pytest.fixture
 def unreachable(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """A port where nothing listens, and the environment of a worker pointed at it."""
@@ -56,8 +69,7 @@ async def test_a_worker_waits_for_temporal_then_polls(
 ) -> None:
     port, env = unreachable
     log = tmp_path / "worker.log"
-    worker = start_worker(env, log)
-    try:
+    with worker_process(env, log) as worker:
         waiting = await wait_for_line(log, "retrying in 2s", worker)
         assert f"cannot reach Temporal at 127.0.0.1:{port}; retrying in 1s" in waiting
         async with await dev_server_at(port):
@@ -65,10 +77,6 @@ async def test_a_worker_waits_for_temporal_then_polls(
             assert f"connected to Temporal at 127.0.0.1:{port}" in polling
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(timeout=30) == 0
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
     assert "Traceback" not in log.read_text()
 
 
@@ -77,15 +85,10 @@ async def test_sigterm_while_waiting_for_temporal_exits_cleanly(
 ) -> None:
     _, env = unreachable
     log = tmp_path / "worker.log"
-    worker = start_worker(env, log)
-    try:
+    with worker_process(env, log) as worker:
         await wait_for_line(log, "cannot reach Temporal", worker)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=10) == 0
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
     content = log.read_text()
     assert "stopped before Temporal was reachable" in content
     assert "Traceback" not in content
@@ -100,8 +103,7 @@ async def test_the_sdk_cores_warnings_are_lines_of_the_workers_log(
 ) -> None:
     port, env = unreachable
     log = tmp_path / "worker.log"
-    worker = start_worker(env, log)
-    try:
+    with worker_process(env, log) as worker:
         async with await dev_server_at(port):
             await wait_for_line(log, "worker polling task queue", worker)
         # The server is gone: the core's polls fail, and it says so through Python logging.
@@ -109,7 +111,3 @@ async def test_the_sdk_cores_warnings_are_lines_of_the_workers_log(
         assert "\x1b[" not in lost  # no terminal colors in a log file
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
