@@ -1,7 +1,10 @@
 """Activity names and their input and output models: all a workflow needs to know of activities.
 
 Each role (enrichment, technographics, sales alert, onboarding email, warehouse) is one activity
-name; the module that implements it for a vendor can be swapped without touching the journey.
+name; which provider serves it is the worker's configuration, so a provider can be swapped without
+touching the journey. Every answer names the provider that gave it; a request names one only when
+it must go to that provider (a retry of a call the provider began, a later step of the enrichment
+waterfall, a queued lookup asked again).
 """
 
 from __future__ import annotations
@@ -40,10 +43,36 @@ ONE_PARTITION_DEV_SERVER_FLAGS = (
 
 
 def vendor_task_queue(journey_task_queue: str, activity_name: str) -> str:
-    """The task queue of a vendor role's calls for journeys on ``journey_task_queue``
-    (``onboarding`` → ``onboarding-enrichment``); the warehouse stays on the journey's queue."""
+    """The task queue of a vendor role's new calls for journeys on ``journey_task_queue``
+    (``onboarding`` → ``onboarding-enrichment``), served by the role's configured provider; the
+    warehouse stays on the journey's queue."""
     role = VENDOR_ROLES.get(activity_name)
     return f"{journey_task_queue}-{role}" if role else journey_task_queue
+
+
+def provider_task_queue(journey_task_queue: str, activity_name: str, provider: str) -> str:
+    """The task queue of calls pinned to one provider (``onboarding-enrichment-clearbit``)."""
+    return f"{vendor_task_queue(journey_task_queue, activity_name)}-{provider}"
+
+
+def call_task_queue(journey_task_queue: str, activity_name: str, provider: str | None) -> str:
+    """Where a call goes: its provider's queue when it names one, else its role's."""
+    if provider and activity_name in VENDOR_ROLES:
+        return provider_task_queue(journey_task_queue, activity_name, provider)
+    return vendor_task_queue(journey_task_queue, activity_name)
+
+
+class ProviderCall(BaseModel):
+    """What every vendor request has: the provider it must go to, if any (else the role's)."""
+
+    provider: str | None = None
+    attempted: bool = Field(
+        default=False,
+        description=(
+            "An earlier call of this same step may have reached the provider (its answer was "
+            "lost): a provider without an idempotency key looks for that call's effect first."
+        ),
+    )
 
 
 class EnrichmentStatus(StrEnum):
@@ -53,7 +82,7 @@ class EnrichmentStatus(StrEnum):
     INVALID_EMAIL = "invalid_email"
 
 
-class EnrichmentRequest(BaseModel):
+class EnrichmentRequest(ProviderCall):
     email: str
 
 
@@ -71,15 +100,27 @@ class Enrichment(BaseModel):
     status: EnrichmentStatus
     company: Company | None = None
     payload: dict[str, Any] | None = Field(default=None, description="The vendor's raw answer.")
+    provider: str = ""
+    next_provider: str | None = Field(
+        default=None,
+        description="After a miss: the waterfall's next provider to ask (none: the last).",
+    )
 
 
-class TechnographicsRequest(BaseModel):
+class TechnographicsRequest(ProviderCall):
     domain: str
+
+
+class TechnographicsStatus(StrEnum):
+    FOUND = "found"
+    QUEUED = "queued"
 
 
 class Technographics(BaseModel):
     technologies: list[str] = Field(default_factory=list)
     payload: dict[str, Any] = Field(default_factory=dict)
+    status: TechnographicsStatus = TechnographicsStatus.FOUND
+    provider: str = ""
 
 
 class WarehouseRecord(BaseModel):
@@ -90,7 +131,7 @@ class WarehouseRecord(BaseModel):
     payload: dict[str, Any]
 
 
-class SalesAlert(BaseModel):
+class SalesAlert(ProviderCall):
     user_id: str
     first_name: str | None = None
     last_name: str | None = None
@@ -99,11 +140,12 @@ class SalesAlert(BaseModel):
 
 
 class SalesAlertPosted(BaseModel):
-    channel: str
-    ts: str
+    channel: str = Field(default="", description="Empty for a webhook, which names no channel.")
+    ts: str = ""
+    provider: str = ""
 
 
-class OnboardingEmail(BaseModel):
+class OnboardingEmail(ProviderCall):
     number: int = Field(ge=1)
     total: int = Field(ge=1)
     to: str
@@ -113,3 +155,4 @@ class OnboardingEmail(BaseModel):
 
 class EmailSent(BaseModel):
     message_id: str
+    provider: str = ""

@@ -8,11 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from temporalio import activity
 
 from activities import vendor_http
 from activities.contracts import (
-    ENRICH_SIGNUP,
     Company,
     Enrichment,
     EnrichmentRequest,
@@ -61,7 +59,6 @@ class ClearbitEnrichment:
         self._key = settings.clearbit_api_key
         self._cache = EnrichmentCache(warehouse, settings.enrichment_cache_ttl)
 
-    @activity.defn(name=ENRICH_SIGNUP)
     async def enrich(self, request: EnrichmentRequest) -> Enrichment:
         domain = email_domain(request.email)
         company = await self._cache.answer(CLEARBIT_COMPANY, domain, "clearbit")

@@ -27,6 +27,10 @@ log = logging.getLogger("onboarding.enrichment_cache")
 
 BUILTWITH_STACK = "builtwith_stack"
 CLEARBIT_COMPANY = "clearbit_company"
+# One kind per provider and domain: each provider's answer has its own shape, and a provider
+# swapped in later must not be answered from another's cache.
+PEOPLEDATALABS_COMPANY = "peopledatalabs_company"
+WAPPALYZER_STACK = "wappalyzer_stack"
 
 # Shared mailboxes, not people: Clearbit refuses them (422). At least every one Clearbit refuses,
 # so that an answer from the cache never lets through an address Clearbit would have refused.

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import httpx
-from temporalio import activity
 
 from activities import vendor_http
-from activities.contracts import SEND_ONBOARDING_EMAIL, EmailSent, OnboardingEmail
+from activities.contracts import EmailSent, OnboardingEmail
 from activities.email_content import onboarding_email
 from activities.journey_run import current_journey
 from activities.settings import VendorSettings
@@ -28,7 +27,6 @@ class ResendEmail:
         self._key = settings.resend_api_key
         self._sender = settings.email_from
 
-    @activity.defn(name=SEND_ONBOARDING_EMAIL)
     async def send(self, email: OnboardingEmail) -> EmailSent:
         workflow_id, _ = current_journey()
         content = onboarding_email(email.number, email.total, email.first_name, email.technology)

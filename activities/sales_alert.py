@@ -35,7 +35,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import vendor_http
-from activities.contracts import POST_SALES_ALERT, SalesAlert, SalesAlertPosted
+from activities.contracts import SalesAlert, SalesAlertPosted
 from activities.journey_run import current_journey
 from activities.settings import VendorSettings
 
@@ -202,11 +202,10 @@ class SlackSalesAlert:
         self._channel_id = self._channel if _CHANNEL_ID.match(self._channel) else None
         self._resolving = asyncio.Lock()
 
-    @activity.defn(name=POST_SALES_ALERT)
     async def post(self, alert: SalesAlert) -> SalesAlertPosted:
         info = activity.info()
         workflow_id, run_id = current_journey()
-        if info.attempt > 1:
+        if info.attempt > 1 or alert.attempted:
             # An earlier attempt may have posted and lost the answer: look before posting again.
             earlier = await self.find_posted(workflow_id, since=info.scheduled_time)
             if earlier is not None:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from activities.vendors import DOCUMENTED_RATE_LIMITS, PLACEHOLDER_PRICES
-from activities.vendors import VENDOR_NAMES as VENDORS
+from activities.contracts import (
+    ENRICH_SIGNUP,
+    LOOK_UP_TECHNOGRAPHICS,
+    POST_SALES_ALERT,
+    SEND_ONBOARDING_EMAIL,
+)
+from activities.vendors import DOCUMENTED_RATE_LIMITS, PLACEHOLDER_PRICES, PROVIDERS, VENDORS
+from activities.vendors import VENDOR_NAMES as VENDOR_NAMES
 from common.durations import parse_duration
 
 
@@ -32,9 +38,11 @@ def _per_vendor(example: str) -> Callable[[object], object]:
             entries = {str(k).lower(): v for k, v in value.items()}
         else:
             return value
-        unknown = sorted(set(entries) - set(VENDORS))
+        unknown = sorted(set(entries) - set(VENDOR_NAMES))
         if unknown:
-            raise ValueError(f"unknown vendor {unknown[0]!r}; choose from {', '.join(VENDORS)}")
+            raise ValueError(
+                f"unknown vendor {unknown[0]!r}; choose from {', '.join(VENDOR_NAMES)}"
+            )
         return entries
 
     return parse
@@ -66,6 +74,67 @@ DEFAULT_QUEUE_RATES = {
     vendor: queue_rate(limit) for vendor, limit in DOCUMENTED_RATE_LIMITS.items()
 }
 
+
+def _providers_of(activity_name: str, *, many: bool) -> Callable[[object], object]:
+    """A parser of a role's provider setting (``peopledatalabs,clearbit`` where a role takes a
+    list), naming that role's providers only."""
+    names = [vendor.name for vendor in PROVIDERS[activity_name]]
+
+    def parse(value: object) -> object:
+        chosen = value.split(",") if isinstance(value, str) else value
+        if not isinstance(chosen, list | tuple):
+            return value
+        chosen = [str(name).strip().lower() for name in chosen if str(name).strip()]
+        if not chosen:
+            raise ValueError(f"name a provider: {', '.join(names)}")
+        for name in chosen:
+            if name not in names:
+                raise ValueError(f"unknown provider {name!r}; choose from {', '.join(names)}")
+        if len(set(chosen)) < len(chosen):
+            raise ValueError("a provider is named twice")
+        if not many and len(chosen) > 1:
+            raise ValueError(f"one provider only; choose from {', '.join(names)}")
+        return chosen if many else chosen[0]
+
+    return parse
+
+
+# What a new account can do instead of a provider that no longer issues keys.
+NO_NEW_KEYS = {
+    "clearbit": (
+        "Clearbit issues no API keys to accounts created since 2024 (it is part of HubSpot); "
+        "a new team sets ENRICHMENT_PROVIDERS=peopledatalabs and PEOPLEDATALABS_API_KEY"
+    ),
+}
+
+# Each role's setting, by the activity that carries the role.
+PROVIDER_SETTINGS = {
+    ENRICH_SIGNUP: "enrichment_providers",
+    LOOK_UP_TECHNOGRAPHICS: "technographics_provider",
+    SEND_ONBOARDING_EMAIL: "email_provider",
+    POST_SALES_ALERT: "sales_alert_provider",
+}
+
+
+def provider_overrides(names: str) -> dict[str, Any]:
+    """The provider settings a list like ``peopledatalabs,wappalyzer,postmark`` makes, each name
+    going to its role (enrichment providers in the order given); roles left out keep theirs."""
+    chosen: dict[str, list[str]] = {}
+    for name in (part.strip().lower() for part in names.split(",")):
+        if not name:
+            continue
+        if name not in VENDORS:
+            raise ValueError(f"unknown provider {name!r}; choose from {', '.join(VENDOR_NAMES)}")
+        chosen.setdefault(VENDORS[name].activity, []).append(name)
+    overrides: dict[str, Any] = {}
+    for activity_name, picked in chosen.items():
+        if activity_name != ENRICH_SIGNUP and len(picked) > 1:
+            raise ValueError(f"one provider per role: {' and '.join(picked)} play the same role")
+        setting = PROVIDER_SETTINGS[activity_name]
+        overrides[setting] = picked if activity_name == ENRICH_SIGNUP else picked[0]
+    return overrides
+
+
 CacheTtl = Annotated[timedelta, BeforeValidator(parse_duration)]
 # A vendor left out keeps its placeholder price, as one left out of the limits keeps its limit.
 VendorPrices = Annotated[
@@ -95,6 +164,40 @@ class VendorSettings(BaseSettings):
     slack_sales_channel: str = "#sales"
     resend_base_url: str = "https://api.resend.com"
     resend_api_key: SecretStr = SecretStr("")
+    peopledatalabs_base_url: str = "https://api.peopledatalabs.com"
+    peopledatalabs_api_key: SecretStr = SecretStr("")
+    wappalyzer_base_url: str = "https://api.wappalyzer.com"
+    wappalyzer_api_key: SecretStr = SecretStr("")
+    postmark_base_url: str = "https://api.postmarkapp.com"
+    postmark_server_token: SecretStr = SecretStr("")
+    postmark_message_stream: str = Field(
+        default="outbound", description="The Postmark message stream the emails go out on."
+    )
+    slack_webhook_url: SecretStr = Field(
+        default=SecretStr(""),
+        description="A Slack incoming webhook's URL (the whole URL is the secret).",
+    )
+    enrichment_providers: Annotated[
+        list[str], NoDecode, BeforeValidator(_providers_of(ENRICH_SIGNUP, many=True))
+    ] = Field(
+        default_factory=lambda: ["clearbit"],
+        description=(
+            "Enrichment providers in the order they are asked: the next is asked only when "
+            "the one before has no match (clearbit, peopledatalabs)."
+        ),
+    )
+    technographics_provider: Annotated[
+        str, BeforeValidator(_providers_of(LOOK_UP_TECHNOGRAPHICS, many=False))
+    ] = Field(default="builtwith", description="builtwith or wappalyzer.")
+    email_provider: Annotated[
+        str, BeforeValidator(_providers_of(SEND_ONBOARDING_EMAIL, many=False))
+    ] = Field(default="resend", description="resend or postmark.")
+    sales_alert_provider: Annotated[
+        str, BeforeValidator(_providers_of(POST_SALES_ALERT, many=False))
+    ] = Field(
+        default="slack",
+        description="slack (the bot, chat.postMessage) or slack-webhook (an incoming webhook).",
+    )
     email_from: str = "Onboarding <onboarding@example.com>"
     warehouse_url: str = "sqlite:///onboarding-warehouse.db"
     temporal_ui_url: str = Field(
@@ -134,6 +237,27 @@ class VendorSettings(BaseSettings):
     http_max_keepalive_connections: int = Field(
         default=20, ge=0, description="Idle connections kept open for reuse."
     )
+
+    def providers(self, activity_name: str) -> list[str]:
+        """The providers configured for the role ``activity_name`` carries, in order."""
+        chosen: str | list[str] = getattr(self, PROVIDER_SETTINGS[activity_name])
+        return [chosen] if isinstance(chosen, str) else list(chosen)
+
+    def has_credential(self, provider: str) -> bool:
+        """Whether the credential ``provider`` needs is set."""
+        value = getattr(self, VENDORS[provider].key_env.lower())
+        return bool(value.get_secret_value().strip())
+
+    def missing_credential(self) -> str | None:
+        """A one-line reason to refuse to start when a chosen provider lacks its credential."""
+        for activity_name in PROVIDERS:
+            for provider in self.providers(activity_name):
+                if not self.has_credential(provider):
+                    line = f"{VENDORS[provider].key_env} is not set, and {provider} is chosen"
+                    if provider in NO_NEW_KEYS:
+                        line += f"; {NO_NEW_KEYS[provider]}"
+                    return line
+        return None
 
     def rate_limit(self, vendor: str) -> float:
         """Tasks per second for ``vendor``'s queue: safe under its configured (else documented)

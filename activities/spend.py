@@ -30,7 +30,9 @@ log = logging.getLogger("onboarding.spend")
 CACHE_ENDPOINT = "cache"
 
 
-def is_billed(vendor: str, status_code: int | None, body: Any = None) -> bool:
+def is_billed(
+    vendor: str, status_code: int | None, body: Any = None, *, endpoint: str | None = None
+) -> bool:
     """Whether the vendor bills one call with this answer.
 
     - Clearbit: a 200 (a match) is billed; 202 (queued), 404 (nothing found) and 422 (not a
@@ -42,6 +44,13 @@ def is_billed(vendor: str, status_code: int | None, body: Any = None) -> bool:
     - Resend: each accepted email (200) is billed. A replay of an idempotency key is answered
       with the same 200 and sends nothing, so it is probably not billed, but the answer does not
       tell a replay apart: we bill every 200, which can overestimate after retried sends.
+    - People Data Labs: a match (200) costs a credit; a miss (404) does not (PDL's pricing).
+    - Wappalyzer: every 200 lookup, a pending crawl (``crawl: true``) included. ASSUMPTION, an
+      upper bound: Wappalyzer states each call's cost in ``wappalyzer-credits-spent``, which the
+      ledger does not read.
+    - Postmark: each accepted email (200 on ``email``); the search for an earlier send of the
+      same email (``messages/outbound``) is not billed.
+    - Slack incoming webhook: never billed.
     - Anything else (errors, throttling, cache hits): not billed.
     """
     if status_code != 200:
@@ -49,14 +58,22 @@ def is_billed(vendor: str, status_code: int | None, body: Any = None) -> bool:
     vendor = vendor.lower()
     if vendor == "builtwith":
         return not (isinstance(body, dict) and body.get("Errors") and not body.get("Results"))
-    return vendor in ("clearbit", "resend")
+    if vendor == "postmark":
+        return endpoint in (None, "email")
+    return vendor in ("clearbit", "resend", "peopledatalabs", "wappalyzer")
 
 
 def endpoint_of(vendor: str, url: httpx.URL) -> str:
     """A short, stable name of the endpoint called (never the query: it carries emails, keys)."""
+    if vendor == "slack-webhook":
+        return "webhook"  # its path is the webhook's secret
     path = url.path.rstrip("/")
     if vendor == "clearbit" and path.endswith("/combined/find"):
         return "combined/find"
+    if vendor == "peopledatalabs" and path.endswith("/person/enrich"):
+        return "person/enrich"
+    if vendor == "postmark" and path.endswith("/messages/outbound"):
+        return "messages/outbound"
     return path.rsplit("/", 1)[-1] or "/"
 
 
@@ -136,8 +153,8 @@ class SpendLedger:
                 body = response.json()
             except Exception:
                 body = None
-        billed = is_billed(vendor, response.status_code, body)
         endpoint = endpoint_of(vendor, response.request.url)
+        billed = is_billed(vendor, response.status_code, body, endpoint=endpoint)
         await record_call(self._warehouse, vendor, endpoint, response.status_code, billed)
 
 

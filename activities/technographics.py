@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from temporalio import activity
 
 from activities import vendor_http
-from activities.contracts import LOOK_UP_TECHNOGRAPHICS, Technographics, TechnographicsRequest
+from activities.contracts import Technographics, TechnographicsRequest
 from activities.enrichment_cache import BUILTWITH_STACK, EnrichmentCache, is_free_mail
 from activities.settings import VendorSettings
 from activities.warehouse import Warehouse
@@ -46,7 +45,6 @@ class BuiltWithTechnographics:
         self._key = settings.builtwith_api_key
         self._cache = EnrichmentCache(warehouse, settings.enrichment_cache_ttl)
 
-    @activity.defn(name=LOOK_UP_TECHNOGRAPHICS)
     async def look_up(self, request: TechnographicsRequest) -> Technographics:
         domain = request.domain.strip().lower()
         if is_free_mail(domain):

@@ -1,5 +1,6 @@
 """The one mapping from a vendor's HTTP outcome to "retry now / retry after N s / wait for an
-operator / give up", shared by every vendor.
+operator / give up", shared by every vendor. Every failure names its vendor in its details, so
+the journey pins the retries to the provider that began the call.
 
 Messages never carry URLs, keys or request bodies: they end up in the Web UI and in logs.
 """
@@ -18,6 +19,8 @@ from temporalio import activity
 from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
 
+from activities.vendors import VENDORS
+
 # Failure types, as they appear on a pending activity in the Web UI.
 UNAVAILABLE = "VendorUnavailable"
 RATE_LIMITED = "VendorRateLimited"
@@ -32,16 +35,30 @@ _MIN_RETRY_AFTER = timedelta(seconds=1)
 _MAX_RETRY_AFTER = timedelta(hours=1)
 
 
+_NAMES = {vendor.title.lower(): vendor.name for vendor in VENDORS.values()}
+
+
+def vendor_name(vendor: str) -> str:
+    """The table's name of a vendor given by its title (``People Data Labs`` → ``peopledatalabs``),
+    as metrics and the spend ledger label it."""
+    return _NAMES.get(vendor.lower(), vendor.lower())
+
+
 def unavailable(vendor: str, reason: str) -> ApplicationError:
     """5xx, timeouts and connection errors: the retry policy's exponential backoff applies."""
-    return ApplicationError(f"{vendor} is unavailable: {reason}", type=UNAVAILABLE)
+    return ApplicationError(
+        f"{vendor} is unavailable: {reason}", vendor_name(vendor), type=UNAVAILABLE
+    )
 
 
 def rate_limited(vendor: str, retry_after: timedelta | None) -> ApplicationError:
     """Throttled: come back when the vendor says, or on the policy's backoff if it says nothing."""
     when = f"retrying in {int(retry_after.total_seconds())}s" if retry_after else "backing off"
     return ApplicationError(
-        f"{vendor} is rate limiting us; {when}", type=RATE_LIMITED, next_retry_delay=retry_after
+        f"{vendor} is rate limiting us; {when}",
+        vendor_name(vendor),
+        type=RATE_LIMITED,
+        next_retry_delay=retry_after,
     )
 
 
@@ -51,13 +68,16 @@ def needs_operator(vendor: str, problem: str, fix: str) -> ApplicationError:
     Retried forever on the policy's capped backoff, so journeys resume on their own once an
     operator fixes the configuration; the message on the pending activity says what to fix.
     """
-    return ApplicationError(f"{vendor}: {problem}. {fix}", type=NEEDS_OPERATOR)
+    return ApplicationError(f"{vendor}: {problem}. {fix}", vendor_name(vendor), type=NEEDS_OPERATOR)
 
 
 def rejected(vendor: str, problem: str) -> ApplicationError:
     """The vendor refuses the request itself: repeating it cannot help, so the journey fails."""
     return ApplicationError(
-        f"{vendor} rejected the request: {problem}", type=REJECTED, non_retryable=True
+        f"{vendor} rejected the request: {problem}",
+        vendor_name(vendor),
+        type=REJECTED,
+        non_retryable=True,
     )
 
 
@@ -175,25 +195,38 @@ def record_call(vendor: str, outcome: str, latency: timedelta) -> None:
     """Count one vendor call by outcome and time it, on the worker's metrics endpoint."""
     meter = _metric_meter()
     calls = meter.create_counter("onboarding_vendor_calls", "Vendor HTTP calls by outcome.")
-    calls.add(1, {"vendor": vendor.lower(), "outcome": outcome})
+    calls.add(1, {"vendor": vendor_name(vendor), "outcome": outcome})
     latencies = meter.create_histogram_timedelta(
         "onboarding_vendor_latency", "Vendor HTTP call latency.", unit="ms"
     )
-    latencies.record(latency, {"vendor": vendor.lower()})
+    latencies.record(latency, {"vendor": vendor_name(vendor)})
 
 
 async def send(
-    client: httpx.AsyncClient, vendor: str, method: str, url: str, **kwargs: Any
+    client: httpx.AsyncClient,
+    vendor: str,
+    method: str,
+    url: str,
+    *,
+    secret_path: bool = False,
+    **kwargs: Any,
 ) -> httpx.Response:
     """Send one request, turning transport failures into retryable activity failures.
 
     Each call is counted and timed, and its trace span (when the client is instrumented) names
-    the vendor, through the ``onboarding.vendor`` request extension."""
+    the vendor, through the ``onboarding.vendor`` request extension. ``secret_path``: the URL's
+    path is a secret (a webhook's), which the span leaves out."""
     outcome = "cancelled"  # unless an answer or a failure below says otherwise
     started = time.monotonic()
     try:
         response = await client.request(
-            method, url, extensions={"onboarding.vendor": vendor.lower()}, **kwargs
+            method,
+            url,
+            extensions={
+                "onboarding.vendor": vendor_name(vendor),
+                "onboarding.secret_path": secret_path,
+            },
+            **kwargs,
         )
         outcome = call_outcome(response.status_code)
         return response

@@ -1,7 +1,7 @@
 """What a chaos run checks once the journeys have closed, counted where the effects landed.
 
 Outcomes come from Temporal (each journey's result); emails and sales alerts from the vendor
-sandbox (what Resend accepted, what Slack stored); warehouse rows from the warehouse's own file.
+sandbox (what Resend or Postmark accepted, what Slack stored); warehouse rows from the warehouse's own file.
 Nothing is taken from the workers' word for it.
 """
 
@@ -21,15 +21,15 @@ from temporalio.client import WorkflowHistory
 
 from activities.contracts import POST_SALES_ALERT
 from activities.sales_alert import ALERT_EVENT_TYPE
-from sandbox import VENDORS, AcceptedEmail, RecordedCall, SlackMessage
+from sandbox import VENDORS, RecordedCall, SandboxState, SlackMessage
 from workflows.models import journey_id
 
 # The warehouse steps each outcome implies, saved once per journey.
 WAREHOUSE_STEPS: dict[str, frozenset[str]] = {
-    "sales_alerted": frozenset({"clearbit_enrichment"}),
-    "emails_completed": frozenset({"clearbit_enrichment", "builtwith_technographics"}),
-    "no_integration": frozenset({"clearbit_enrichment", "builtwith_technographics"}),
-    "no_company": frozenset({"clearbit_enrichment"}),
+    "sales_alerted": frozenset({"enrichment"}),
+    "emails_completed": frozenset({"enrichment", "technographics"}),
+    "no_integration": frozenset({"enrichment", "technographics"}),
+    "no_company": frozenset({"enrichment"}),
     "not_enriched": frozenset(),
     "invalid_email": frozenset(),
 }
@@ -103,6 +103,7 @@ class Tally:
     doubled_alerts: int = 0
     alerts_caught_by_lookup: int = 0
     emails_caught_by_key: int = 0
+    emails_searched_first: int = 0
     examples: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
@@ -110,24 +111,44 @@ class Tally:
             self.examples.append(text)
 
 
+@dataclass(frozen=True)
+class SentEmail:
+    """An email a provider accepted: its journey key, recipients and subject."""
+
+    key: str
+    to: tuple[str, ...]
+    subject: str
+
+
+def sent_emails(state: SandboxState) -> list[SentEmail]:
+    """Every email accepted, by either email provider."""
+    return [
+        SentEmail(email.idempotency_key or "", tuple(email.to), email.subject)
+        for email in state.sent_emails()
+    ] + [
+        SentEmail(message.metadata.get("journey_email", ""), message.recipients, message.subject)
+        for message in state.postmark_messages()
+    ]
+
+
 def count_emails(
     journeys: Iterable[Journey],
-    accepted: list[AcceptedEmail],
-    resend_calls: list[RecordedCall],
+    accepted: list[SentEmail],
+    calls: list[RecordedCall],
     emails_per_journey: int,
     tally: Tally,
 ) -> None:
-    """Each email of each journey accepted exactly once, by idempotency key and by recipient."""
-    by_key = Counter(email.idempotency_key for email in accepted)
+    """Each email of each journey accepted exactly once, by its key and by recipient; and how
+    many retries Resend answered from its idempotency store, and how many Postmark retries
+    searched for the first send before sending."""
+    by_key = Counter(email.key for email in accepted)
     by_recipient: dict[str, Counter[str]] = {}
     for email in accepted:
         for address in email.to:
             by_recipient.setdefault(address.lower(), Counter())[email.subject] += 1
-    wanted: set[str] = set()
     for journey in journeys:
         expected = emails_per_journey if journey.expected == "emails_completed" else 0
         keys = [f"{journey.workflow_id}/email-{n}" for n in range(1, expected + 1)]
-        wanted.update(keys)
         lost = [key for key in keys if by_key[key] == 0]
         doubled_by_key = sum(max(by_key[key] - 1, 0) for key in keys)
         subjects = by_recipient.get(journey.email.lower(), Counter())
@@ -143,8 +164,13 @@ def count_emails(
             tally.unexpected["emails"] += sum(subjects.values())
             tally.note(f"{journey.workflow_id}: emails sent to a journey that should send none")
         tally.emails_caught_by_key += sum(
-            1 for call in resend_calls if call.duplicate and call.idempotency_key in keys
+            1
+            for call in calls
+            if call.vendor == "resend" and call.duplicate and call.idempotency_key in keys
         )
+    tally.emails_searched_first += sum(
+        1 for call in calls if call.vendor == "postmark" and call.path.endswith("/outbound")
+    )
 
 
 def count_alerts(journeys: Iterable[Journey], messages: list[SlackMessage], tally: Tally) -> None:
@@ -210,14 +236,16 @@ def count_warehouse_rows(journeys: Iterable[Journey], database: Path, tally: Tal
 
 
 def vendor_traffic(calls: list[RecordedCall]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """Calls per vendor, and the injected failures among them (5xx, 429, too slow to wait for)."""
+    """Calls per vendor the run used, and the injected failures among them (5xx, 429, answers
+    lost after the vendor acted, too slow to wait for)."""
     per_vendor = Counter(call.vendor for call in calls)
     faults: dict[str, dict[str, int]] = {}
+    kinds_kept = ("error", "rate_limit", "lost_answer", "slow")
     for vendor in VENDORS:
+        if not per_vendor[vendor]:
+            continue  # a provider this run did not use
         kinds = Counter(
-            call.fault
-            for call in calls
-            if call.vendor == vendor and call.fault in {"error", "rate_limit", "slow"}
+            call.fault for call in calls if call.vendor == vendor and call.fault in kinds_kept
         )
-        faults[vendor] = {kind: kinds[kind] for kind in ("error", "rate_limit", "slow")}
-    return {vendor: per_vendor[vendor] for vendor in VENDORS}, faults
+        faults[vendor] = {kind: kinds[kind] for kind in kinds_kept}
+    return {vendor: per_vendor[vendor] for vendor in VENDORS if per_vendor[vendor]}, faults

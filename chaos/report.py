@@ -33,7 +33,7 @@ def build_report(run: Scenario, main: Phase, trials: Phase | None, seconds: floa
     tally = Tally()
     calls = state.recorded_calls()
     checks.count_emails(
-        journeys, state.sent_emails(), state.recorded_calls("resend"), EMAILS_PER_JOURNEY, tally
+        journeys, checks.sent_emails(state), state.recorded_calls(), EMAILS_PER_JOURNEY, tally
     )
     checks.count_alerts(journeys, state.slack_messages(), tally)
     checks.count_warehouse_rows(journeys, run.stack.warehouse, tally)
@@ -86,6 +86,7 @@ def build_report(run: Scenario, main: Phase, trials: Phase | None, seconds: floa
         "retries": {**dict(sorted(retries.items())), "total": sum(retries.values())},
         "duplicates_caught": {
             "emails_by_idempotency_key": tally.emails_caught_by_key,
+            "email_retries_searched_first": tally.emails_searched_first,
             "alerts_by_history_lookup": tally.alerts_caught_by_lookup,
         },
         "lost": lost,
@@ -186,7 +187,8 @@ def render(report: Report) -> Table:
     table.add_row(
         "injected failures",
         " · ".join(
-            f"{vendor} {f['error']} 5xx, {f['rate_limit']} 429, {f['slow']} slow"
+            f"{vendor} {f['error']} 5xx, {f['rate_limit']} 429, "
+            f"{f['lost_answer']} lost answers, {f['slow']} slow"
             for vendor, f in faults.items()
         ),
     )
@@ -194,7 +196,8 @@ def render(report: Report) -> Table:
     caught = data["duplicates_caught"]
     table.add_row(
         "duplicates caught",
-        f"emails by idempotency key {caught['emails_by_idempotency_key']} · "
+        f"emails by idempotency key {caught['emails_by_idempotency_key']} · email retries "
+        f"that searched first {caught['email_retries_searched_first']} · "
         f"alerts by history lookup {caught['alerts_by_history_lookup']}",
     )
     table.add_row(

@@ -20,10 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 
+from activities.contracts import VENDOR_ROLES
+from activities.settings import VendorSettings
 from chaos.report import Report, build_report, show
 from chaos.scenario import Options, Scenario
+from common.command_line import describe_settings_error
 from devstack.lifetime import quiet_when_gone
 from devstack.processes import stop_all
 from devstack.progress import progress_bar, stderr
@@ -74,6 +78,18 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--error-rate", type=float, default=0.2, help="vendor 5xx share (0.2)")
     parser.add_argument("--rate-limit-rate", type=float, default=0.05, help="429 share (0.05)")
     parser.add_argument(
+        "--lost-answer-rate",
+        type=float,
+        default=0.05,
+        help="calls the vendor carries out but whose answer is lost (0.05)",
+    )
+    parser.add_argument(
+        "--postmark-search-delay",
+        type=float,
+        default=0.0,
+        help="seconds before Postmark finds a message it accepted (0): its duplicate window",
+    )
+    parser.add_argument(
         "--slow-rate", type=float, default=0.05, help="answers slower than the timeout (0.05)"
     )
     parser.add_argument(
@@ -98,6 +114,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
         concurrency=max(1, args.concurrency),
         error_rate=args.error_rate,
         rate_limit_rate=args.rate_limit_rate,
+        lost_answer_rate=args.lost_answer_rate,
+        postmark_search_delay=args.postmark_search_delay,
         slow_rate=args.slow_rate,
         server_signal=args.server_signal,
         keep=args.keep,
@@ -107,10 +125,16 @@ def parse_options(argv: list[str] | None = None) -> Options:
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
     run_dir = Path(tempfile.mkdtemp(prefix="onboarding-chaos-"))
+    try:
+        chosen = VendorSettings(_env_file=None)
+    except ValidationError as exc:
+        stderr.print(f"[red]error: {describe_settings_error(exc, VendorSettings)}[/]")
+        return 2
+    providers = ", ".join(" → ".join(chosen.providers(name)) for name in VENDOR_ROLES)
     stderr.print(
         f"Chaos run: {options.journeys} journeys, {options.kills} worker kills, one server "
         f"restart, {options.alert_crash_trials} crash-after-post trials (seed {options.seed}); "
-        f"files in {run_dir}"
+        f"providers {providers}; files in {run_dir}"
     )
     try:
         report = asyncio.run(execute(options, run_dir))

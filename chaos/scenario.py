@@ -29,6 +29,7 @@ from chaos.signups import Sender, enterprise_signups, signups
 from common.encryption import generate_key
 from devstack.stack import DevStack
 from sandbox import SandboxServer, SandboxState
+from sandbox.postmark import FakePostmark
 
 # The journey's settings for the run (captured by the webhook into every journey it starts).
 EMAILS_PER_JOURNEY = 3
@@ -59,6 +60,8 @@ class Options:
     concurrency: int
     error_rate: float
     rate_limit_rate: float
+    lost_answer_rate: float
+    postmark_search_delay: float
     slow_rate: float
     server_signal: str
     keep: bool
@@ -147,9 +150,11 @@ class Scenario:
             f"webhook :{stack.webhook_port}, workers pid "
             + ", ".join(str(c.pid) for c in stack.workers.children)
         )
+        state.fake(FakePostmark).search_delay_seconds = options.postmark_search_delay
         state.set_faults(
             error_rate=options.error_rate,
             rate_limit_rate=options.rate_limit_rate,
+            lost_answer_rate=options.lost_answer_rate,
             retry_after_seconds=1,
             slow_rate=options.slow_rate,
             slow_seconds=SLOW_SECONDS,

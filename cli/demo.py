@@ -26,6 +26,7 @@ from rich.table import Table
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.runtime import Runtime
 
+from activities.contracts import VENDOR_ROLES
 from activities.settings import VendorSettings
 from common.codec_server import Authenticator, CodecServerThread, create_app
 from common.command_line import describe_settings_error, fail
@@ -160,7 +161,9 @@ async def _samples(client: Client, sandbox: SandboxServer) -> int:
     return int(code)
 
 
-async def _demo(demo: DemoSettings, keys: str, exit_when_done: bool) -> int:
+async def _demo(
+    demo: DemoSettings, keys: str, exit_when_done: bool, providers: dict[str, Any]
+) -> int:
     if port_open(demo.temporal_port):
         console.print(
             f"[yellow]A Temporal server already listens on :{demo.temporal_port}; using it."
@@ -187,7 +190,17 @@ async def _demo(demo: DemoSettings, keys: str, exit_when_done: bool) -> int:
         console.print(f"Vendor sandbox:  [bold]{url}[/] (calls at {url}/_sandbox/calls)")
         env: dict[str, Any] = {k.lower(): v for k, v in stack.sandbox.base_urls().items()}
         settings = VendorSettings(
-            **env, warehouse_url=f"sqlite:///{demo.state_dir / 'warehouse.db'}", _env_file=None
+            **env,
+            **providers,
+            warehouse_url=f"sqlite:///{demo.state_dir / 'warehouse.db'}",
+            _env_file=None,
+        )
+        console.print(
+            "Providers:       "
+            + ", ".join(
+                f"{role} [bold]{' → '.join(settings.providers(name))}[/]"
+                for name, role in VENDOR_ROLES.items()
+            )
         )
         worker_stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(client, settings, worker_stop))
@@ -217,7 +230,12 @@ def _metrics_runtime() -> Runtime | None:
     return runtime
 
 
-def run_demo(*, exit_when_done: bool = False, trace_console: bool = False) -> int:
+def run_demo(
+    *,
+    exit_when_done: bool = False,
+    trace_console: bool = False,
+    providers: dict[str, Any] | None = None,
+) -> int:
     try:
         demo = DemoSettings()
     except ValidationError as exc:
@@ -228,7 +246,7 @@ def run_demo(*, exit_when_done: bool = False, trace_console: bool = False) -> in
     with contextlib.redirect_stdout(quiet_when_gone(sys.stdout)):
         try:
             with _codec_server(keys, demo):
-                return asyncio.run(_demo(demo, keys, exit_when_done))
+                return asyncio.run(_demo(demo, keys, exit_when_done, providers or {}))
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM and SIGHUP taking its road
             return 130
         except RuntimeError as exc:  # a process of the stack did not start: its log says why

@@ -96,6 +96,8 @@ def worker() -> None:
     except ValidationError as exc:
         raise fail(describe_settings_error(exc, VendorSettings, WorkerSettings), 2) from None
     require_encryption_keys("the worker will not write personal data to Temporal unencrypted")
+    if missing_credential := settings.missing_credential():
+        raise fail(missing_credential, 2)
     from common.telemetry import (
         WORKER_SERVICE,
         MetricsSettings,
@@ -186,11 +188,26 @@ def demo(
     trace_console: Annotated[
         bool, typer.Option(help="Print every journey's trace spans to the console.")
     ] = False,
+    providers: Annotated[
+        str,
+        typer.Option(
+            help=(
+                "Providers to run on instead of the configured ones, e.g. "
+                "peopledatalabs,wappalyzer,postmark,slack-webhook (several enrichment "
+                "providers: asked in that order)."
+            )
+        ),
+    ] = "",
 ) -> None:
     """Run everything locally on embedded defaults: dev server, sandbox, worker, sample signups."""
+    from activities.settings import provider_overrides
     from cli.demo import run_demo
 
-    sys.exit(run_demo(exit_when_done=exit_when_done, trace_console=trace_console))
+    try:
+        chosen = provider_overrides(providers)
+    except ValueError as exc:
+        raise fail(f"--providers: {exc}", 2) from None
+    sys.exit(run_demo(exit_when_done=exit_when_done, trace_console=trace_console, providers=chosen))
 
 
 def main() -> None:

@@ -61,6 +61,8 @@ DEMO_SERVICE = "onboarding-demo"
 TRACER_NAME = "onboarding"
 # The httpx request extension ``activities.vendor_http.send`` names the vendor in.
 VENDOR_EXTENSION = "onboarding.vendor"
+# A request whose URL path is itself the secret (a Slack incoming webhook's): spans keep the host.
+SECRET_PATH_EXTENSION = "onboarding.secret_path"
 # Attributes of each vendor HTTP span.
 VENDOR_ATTRIBUTE = "onboarding.vendor"
 STATUS_ATTRIBUTE = "http.response.status_code"
@@ -197,8 +199,9 @@ def start_span(
     return _tracer(provider).start_as_current_span(name)
 
 
-def _without_query(url: str) -> str:
-    return str(httpx.URL(url).copy_with(query=None, fragment=None))
+def _without_query(url: str, *, secret_path: bool = False) -> str:
+    parsed = httpx.URL(url).copy_with(query=None, fragment=None)
+    return str(parsed.copy_with(path="/")) if secret_path else str(parsed)
 
 
 async def _on_vendor_request(span: trace.Span, request: RequestInfo) -> None:
@@ -214,9 +217,10 @@ async def _on_vendor_request(span: trace.Span, request: RequestInfo) -> None:
         span.set_attribute(ATTEMPT_ATTRIBUTE, info.attempt)
         span.set_attribute(ACTIVITY_TYPE_ATTRIBUTE, info.activity_type)
     attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
+    secret_path = bool(extensions.get(SECRET_PATH_EXTENSION))
     for key in _URL_ATTRIBUTES:
         if isinstance(attributes.get(key), str):
-            span.set_attribute(key, _without_query(attributes[key]))
+            span.set_attribute(key, _without_query(attributes[key], secret_path=secret_path))
 
 
 async def _on_vendor_response(

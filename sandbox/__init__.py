@@ -1,7 +1,9 @@
-"""A local stand-in for Clearbit, BuiltWith, Slack and Resend that speaks their wire formats.
+"""A local stand-in for every vendor of ``activities/vendors.py`` (Clearbit, People Data Labs,
+BuiltWith, Wappalyzer, Slack's bot and incoming webhook, Resend, Postmark) that speaks their wire
+formats.
 
 Newcomers run the whole journey with no API keys; tests use it as a real HTTP server. Each vendor
-is one module (``clearbit.py``...) owning its memory, payloads and routes; what they share (the
+is one module (``clearbit.py``, ``slack_webhook.py``...) owning its memory, payloads and routes; what they share (the
 call record, faults, rate limits, scripted answers) is ``shared.py``; the world they answer from is
 ``fixtures.json``.
 """
@@ -21,6 +23,7 @@ from sandbox.fixtures import (
     synthetic_fixture,
 )
 from sandbox.limits import parse_rate_limits
+from sandbox.postmark import PostmarkMessage
 from sandbox.resend import AcceptedEmail
 from sandbox.server import SandboxServer, SandboxStartError, serve
 from sandbox.shared import RecordedCall
@@ -34,6 +37,7 @@ __all__ = [
     "AcceptedEmail",
     "Faults",
     "Fixture",
+    "PostmarkMessage",
     "RecordedCall",
     "SandboxServer",
     "SandboxStartError",

@@ -128,8 +128,6 @@ def routes(state: SandboxState) -> list[Route]:
 
 
 def base_urls(url: str, state: SandboxState) -> dict[str, str]:
-    """Every environment variable a worker needs to talk to the sandbox at ``url``."""
-    return {
-        **{vendor.base_url_env: f"{url}{vendor.sandbox_path}" for vendor in VENDORS.values()},
-        **state.credentials(),
-    }
+    """Every environment variable a worker needs to talk to the sandbox at ``url``: each
+    vendor's address and credential (the webhook's URL, which is both)."""
+    return {k: v for fake in state.vendors.values() for k, v in fake.environment(url).items()}

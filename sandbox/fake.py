@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from activities.vendors import VENDORS, Vendor
@@ -28,16 +28,20 @@ from sandbox.shared import SharedState
 
 @dataclass
 class Reply:
-    """A vendor's answer before it becomes a response, with the error code the call log keeps."""
+    """A vendor's answer before it becomes a response, with the error code the call log keeps:
+    a JSON ``body``, or a plain ``text`` for the vendors that answer in plain text."""
 
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    text: str | None = None
 
     def response(self) -> Response:
         response: Response
-        if self.body is None:
+        if self.text is not None:
+            response = PlainTextResponse(self.text, status_code=self.status)
+        elif self.body is None:
             response = Response(status_code=self.status)
         else:
             response = JSONResponse(self.body, status_code=self.status)
@@ -97,6 +101,12 @@ class FakeVendor(ABC):
     def path(self, endpoint: str) -> str:
         """Where ``endpoint`` is served: below the vendor's prefix in the sandbox."""
         return f"{self.vendor.sandbox_path}{endpoint}"
+
+    def environment(self, sandbox_url: str) -> dict[str, str]:
+        """The settings a worker needs to use this fake in the sandbox at ``sandbox_url``: its
+        address, then its credential."""
+        vendor = self.vendor
+        return {vendor.base_url_env: sandbox_url + vendor.sandbox_path, vendor.key_env: self.key}
 
     @abstractmethod
     def routes(self) -> list[Route]:
@@ -192,8 +202,12 @@ class FakeVendor(ABC):
         if reply is None:
             reply = self.fault_reply(roll)
             fault = roll.label if reply is not None else roll.delay_label
+        lost = False
         if reply is None:
             reply = answer()
+            # Done at the vendor, then the answer is lost on its way back.
+            lost = roll.kind == "lost_answer" and reply.status < 300
+            fault = roll.label if lost else fault
         shared.record(
             self.name,
             request.method,
@@ -206,4 +220,4 @@ class FakeVendor(ABC):
             throttled=throttled,
         )
         await pause(roll.delay_seconds)
-        return reply.response()
+        return self.unavailable().response() if lost else reply.response()

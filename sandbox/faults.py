@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from activities.vendors import VENDOR_NAMES
 
-FaultKind = Literal["error", "rate_limit"]
+FaultKind = Literal["error", "rate_limit", "lost_answer"]
 
 
 def _fraction(name: str, value: float) -> float:
@@ -38,6 +38,9 @@ class Faults:
 
     error_rate: float = 0.0
     rate_limit_rate: float = 0.0
+    lost_answer_rate: float = 0.0
+    """A share of requests the vendor carries out (sends the email, posts the alert) whose
+    answer is then lost: the client gets a 5xx, as when a connection drops after the fact."""
     retry_after_seconds: int = 1
     latency_seconds: float = 0.0
     slow_rate: float = 0.0
@@ -47,6 +50,7 @@ class Faults:
     def __post_init__(self) -> None:
         _fraction("error_rate", self.error_rate)
         _fraction("rate_limit_rate", self.rate_limit_rate)
+        _fraction("lost_answer_rate", self.lost_answer_rate)
         _fraction("slow_rate", self.slow_rate)
         _seconds("latency_seconds", self.latency_seconds)
         _seconds("slow_seconds", self.slow_seconds)
@@ -77,6 +81,7 @@ class Faults:
         for name in (
             "error_rate",
             "rate_limit_rate",
+            "lost_answer_rate",
             "latency_seconds",
             "slow_rate",
             "slow_seconds",

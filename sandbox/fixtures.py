@@ -37,7 +37,8 @@ VendorFields = Mapping[str, Mapping[str, Any]]
 
 @dataclass(frozen=True)
 class Technology:
-    """One technology, by the name BuiltWith and the journey give it, with each vendor's naming."""
+    """One technology, by the name BuiltWith, Wappalyzer and the journey give it, with each
+    vendor's naming."""
 
     name: str
     vendor_fields: VendorFields = field(default_factory=dict, hash=False, repr=False)
@@ -106,7 +107,8 @@ class Fixture:
 
     @property
     def technographics_domain(self) -> str | None:
-        """The domain BuiltWith is asked about: the company's, else the one the signup gave."""
+        """The domain the technographics vendor is asked about: the company's, else the one the
+        signup gave."""
         if self.company is not None and self.company.domain is not None:
             return self.company.domain
         if self.company is not None:
@@ -150,7 +152,7 @@ TECHNOLOGIES: dict[str, Technology] = {
 }
 _FIXTURE_LIST = tuple(_fixture(data) for data in _WORLD["fixtures"])
 FIXTURES: dict[str, Fixture] = {fixture.email_domain: fixture for fixture in _FIXTURE_LIST}
-# BuiltWith is asked about company domains, which differ from email domains for nomad.
+# Technographics vendors are asked about company domains, which differ from email domains for nomad.
 TECHNOGRAPHICS: dict[str, Fixture] = {
     domain: fixture
     for fixture in _FIXTURE_LIST
@@ -254,7 +256,8 @@ def synthetic_fixture(n: int) -> Fixture:
 
 def fixture_for_domain(domain: str) -> Fixture | None:
     """The fixture a domain belongs to: a hand-written one first (by its email domain, then by
-    the domain BuiltWith is asked about), else a synthetic company; None for any other domain."""
+    the domain technographics are looked up for), else a synthetic company; None for any other
+    domain."""
     domain = domain.strip().lower()
     fixture = FIXTURES.get(domain) or TECHNOGRAPHICS.get(domain)
     if fixture is not None:
@@ -265,7 +268,7 @@ def fixture_for_domain(domain: str) -> Fixture | None:
 
 
 def fixture_for_email(email: str) -> Fixture | None:
-    """The fixture whose people have mail at this email's domain (Clearbit's lookup)."""
+    """The fixture whose people have mail at this email's domain (an enrichment lookup)."""
     domain = email.strip().lower().rpartition("@")[2]
     fixture = fixture_for_domain(domain)
     # A company's shop domain (nomad's) is no mailbox: only the email domain finds its people.

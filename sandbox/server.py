@@ -81,7 +81,7 @@ class SandboxServer:
         return _url(self.host, self.port)
 
     def base_urls(self) -> dict[str, str]:
-        """The environment a worker needs to use this sandbox: four base URLs and four keys."""
+        """The environment a worker needs to use this sandbox: every vendor's address and key."""
         return base_urls(self.url, self.state)
 
     def start(self) -> SandboxServer:

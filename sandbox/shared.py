@@ -69,6 +69,10 @@ class SharedState:
         self._buckets: dict[str, TokenBucket] = {}
         self.set_rate_limits(rate_limits or {})
 
+    def now(self) -> float:
+        """The time the rate limits (and a fake's own delays) are measured by, in seconds."""
+        return self._clock()
+
     # --- faults -------------------------------------------------------------------------------
 
     @property
@@ -81,6 +85,7 @@ class SharedState:
         *,
         error_rate: float = 0.0,
         rate_limit_rate: float = 0.0,
+        lost_answer_rate: float = 0.0,
         retry_after_seconds: int = 1,
         latency_seconds: float = 0.0,
         slow_rate: float = 0.0,
@@ -91,6 +96,7 @@ class SharedState:
         faults = Faults(
             error_rate=error_rate,
             rate_limit_rate=rate_limit_rate,
+            lost_answer_rate=lost_answer_rate,
             retry_after_seconds=retry_after_seconds,
             latency_seconds=latency_seconds,
             slow_rate=slow_rate,
@@ -118,6 +124,8 @@ class SharedState:
                 kind = "error"
             elif faults.rate_limit_rate and self._random.random() < faults.rate_limit_rate:
                 kind = "rate_limit"
+            elif faults.lost_answer_rate and self._random.random() < faults.lost_answer_rate:
+                kind = "lost_answer"
             slow = bool(faults.slow_rate) and self._random.random() < faults.slow_rate
         delay = faults.latency_seconds + (faults.slow_seconds if slow else 0.0)
         delay_label: Literal["slow", "latency"] | None = None

@@ -58,6 +58,8 @@ class SlackMessage:
     blocks: tuple[Any, ...]
     posted_at: str
     metadata: dict[str, Any] | None = None
+    vendor: str = "slack"
+    """Who posted it: the bot (``slack``) or the incoming webhook (``slack-webhook``)."""
 
     @property
     def ts_micros(self) -> int:

@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from activities.vendors import VENDORS, Vendor
 from sandbox.clearbit import FakeClearbit
 from sandbox.fake import FakeVendor
+from sandbox.postmark import FakePostmark, PostmarkMessage
 from sandbox.resend import AcceptedEmail, FakeResend
 from sandbox.shared import SharedState
 from sandbox.slack import FakeSlack, SlackMessage
+from sandbox.slack_webhook import FakeSlackWebhook
 
 F = TypeVar("F", bound=FakeVendor)
 
 
 def fake_for(vendor: Vendor) -> type[FakeVendor]:
-    """The ``FAKE`` class of ``sandbox/<vendor name>.py``."""
-    fake = getattr(importlib.import_module(f"sandbox.{vendor.name}"), "FAKE", None)
+    """The ``FAKE`` class of ``sandbox/<vendor name>.py`` (``slack-webhook`` → ``slack_webhook``)."""
+    module = vendor.name.replace("-", "_")
+    fake = getattr(importlib.import_module(f"sandbox.{module}"), "FAKE", None)
     if not (isinstance(fake, type) and issubclass(fake, FakeVendor) and fake.name == vendor.name):
-        raise TypeError(f"sandbox/{vendor.name}.py must set FAKE to its FakeVendor subclass")
+        raise TypeError(f"sandbox/{module}.py must set FAKE to its FakeVendor subclass")
     return fake
 
 
@@ -63,8 +67,12 @@ class SandboxState(SharedState):
         return fake
 
     def achieved(self) -> dict[str, int]:
+        """Summed over the providers of a role: emails accepted by Resend and Postmark alike."""
+        totals: Counter[str] = Counter()
         with self.lock:
-            return {k: v for fake in self.vendors.values() for k, v in fake.achieved().items()}
+            for fake in self.vendors.values():
+                totals.update(fake.achieved())
+        return dict(totals)
 
     def reset(self) -> None:
         """Forget calls, faults, scripts and what each vendor accepted; keep credentials and
@@ -80,7 +88,25 @@ class SandboxState(SharedState):
         return self.fake(FakeResend).sent_emails()
 
     def slack_messages(self) -> list[SlackMessage]:
-        return self.fake(FakeSlack).messages()
+        """Every sales alert Slack accepted, by the bot and by the incoming webhook, oldest first."""
+        with self.lock:
+            messages = [*self.fake(FakeSlack).messages(), *self.webhook_messages()]
+        return sorted(messages, key=lambda message: message.ts_micros)
+
+    def webhook_messages(self) -> list[SlackMessage]:
+        """The sales alerts posted through the incoming webhook only."""
+        return self.fake(FakeSlackWebhook).messages()
+
+    def email_keys(self) -> list[str]:
+        """The key (``<workflow id>/email-<n>``) of every email accepted, by either provider:
+        Resend's idempotency key, Postmark's ``journey_email`` metadata."""
+        return [email.idempotency_key or "" for email in self.sent_emails()] + [
+            message.metadata.get("journey_email", "") for message in self.postmark_messages()
+        ]
+
+    def postmark_messages(self) -> list[PostmarkMessage]:
+        """Every email Postmark accepted, searchable yet or not."""
+        return self.fake(FakePostmark).messages()
 
     def post_slack_message(
         self,
@@ -102,5 +128,10 @@ class SandboxState(SharedState):
         self.fake(FakeSlack).channels = tuple(channels)
 
     def credentials(self) -> dict[str, str]:
-        """The keys the sandbox expects, under the environment variable names a worker reads."""
-        return {fake.vendor.key_env: fake.key for fake in self.vendors.values()}
+        """The keys the sandbox expects, under the environment variable names a worker reads;
+        a vendor whose address is its secret (the webhook) is left to ``control.base_urls``."""
+        return {
+            fake.vendor.key_env: fake.key
+            for fake in self.vendors.values()
+            if fake.vendor.key_env != fake.vendor.base_url_env
+        }

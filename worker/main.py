@@ -1,9 +1,12 @@
 """The worker: builds the activities once with their settings and a shared HTTP client, and hosts
 the journey on the ``onboarding`` task queue until told to stop.
 
-Each vendor's calls run on a task queue of their own (``onboarding-enrichment``, ...) whose rate
-the server holds, across every worker polling it, below the vendor's limit
-(``VENDOR_RATE_LIMITS``): a burst of signups waits in the queue instead of tripping 429s."""
+Each role's new calls run on a task queue of their own (``onboarding-enrichment``, ...), served by
+the role's configured provider; calls pinned to one provider (a retry of a call it began, the
+enrichment waterfall's next step) run on that provider's queue (``onboarding-enrichment-clearbit``).
+The server holds each queue, across every worker polling it, below its provider's limit
+(``VENDOR_RATE_LIMITS``): a burst of signups waits in the queue instead of tripping 429s. A worker
+serves every provider it has a credential for, so calls begun before a swap still drain."""
 
 from __future__ import annotations
 
@@ -28,20 +31,20 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
-from activities.contracts import (
-    ENRICH_SIGNUP,
-    LOOK_UP_TECHNOGRAPHICS,
-    POST_SALES_ALERT,
-    SEND_ONBOARDING_EMAIL,
-)
+from activities.contracts import vendor_task_queue
 from activities.dispatch_hold import DispatchHold
 from activities.enrichment import ClearbitEnrichment
 from activities.onboarding_email import ResendEmail
+from activities.peopledatalabs import PeopleDataLabsEnrichment
+from activities.postmark import PostmarkEmail
+from activities.roles import Provider, RoleActivities
 from activities.sales_alert import SlackSalesAlert
 from activities.settings import VendorSettings
+from activities.slack_webhook import SlackWebhookSalesAlert
 from activities.spend import SpendLedger
 from activities.technographics import BuiltWithTechnographics
-from activities.vendors import BY_ACTIVITY
+from activities.vendors import PROVIDERS, VENDORS
+from activities.wappalyzer import WappalyzerTechnographics
 from activities.warehouse import Warehouse
 from common.telemetry import instrument_http_client
 from worker import operator_log
@@ -79,6 +82,29 @@ def http_client(settings: VendorSettings) -> httpx.AsyncClient:
     )
 
 
+def providers(
+    http: httpx.AsyncClient, settings: VendorSettings, warehouse: Warehouse
+) -> dict[str, Provider]:
+    """Each provider this worker can call: the configured ones, and any other it has a
+    credential for (to finish calls begun with it before a swap)."""
+    build: dict[str, Callable[[], Provider]] = {
+        "clearbit": lambda: ClearbitEnrichment(http, settings, warehouse).enrich,
+        "peopledatalabs": lambda: PeopleDataLabsEnrichment(http, settings, warehouse).enrich,
+        "builtwith": lambda: BuiltWithTechnographics(http, settings, warehouse).look_up,
+        "wappalyzer": lambda: WappalyzerTechnographics(http, settings, warehouse).look_up,
+        "slack": lambda: SlackSalesAlert(http, settings).post,
+        "slack-webhook": lambda: SlackWebhookSalesAlert(http, settings).post,
+        "resend": lambda: ResendEmail(http, settings).send,
+        "postmark": lambda: PostmarkEmail(http, settings).send,
+    }
+    configured = {name for activity in PROVIDERS for name in settings.providers(activity)}
+    return {
+        name: make()
+        for name, make in build.items()
+        if name in configured or settings.has_credential(name)
+    }
+
+
 async def run_worker(
     client: Client,
     settings: VendorSettings,
@@ -100,21 +126,23 @@ async def run_worker(
     async with instrument_http_client(http_client(settings), tracer_provider) as http:
         # Every vendor answer goes into the spend ledger, whichever activity asked.
         http.event_hooks["response"].append(SpendLedger(warehouse).record_response)
-        # Each role's activity; its vendor's row in the table names its queue and limit.
-        vendor_calls: dict[str, Callable[..., Any]] = {
-            ENRICH_SIGNUP: ClearbitEnrichment(http, settings, warehouse).enrich,
-            LOOK_UP_TECHNOGRAPHICS: BuiltWithTechnographics(http, settings, warehouse).look_up,
-            POST_SALES_ALERT: SlackSalesAlert(http, settings).post,
-            SEND_ONBOARDING_EMAIL: ResendEmail(http, settings).send,
-        }
-        # Each role's queue and the rate the server holds it to.
-        queues = {
-            name: (
-                BY_ACTIVITY[name].task_queue(task_queue),
-                settings.rate_limit(BY_ACTIVITY[name].name),
+        callable_providers = providers(http, settings, warehouse)
+        roles = RoleActivities(settings, callable_providers).by_activity()
+        # Each queue, the role's activity it carries and the rate the server holds it to: the
+        # role's queue at its first configured provider's limit, each provider's at its own.
+        queues: dict[str, tuple[Callable[..., Any], float]] = {
+            vendor_task_queue(task_queue, name): (
+                call,
+                settings.rate_limit(settings.providers(name)[0]),
             )
-            for name in vendor_calls
+            for name, call in roles.items()
         }
+        for name in callable_providers:
+            vendor = VENDORS[name]
+            queues[vendor.task_queue(task_queue)] = (
+                roles[vendor.activity],
+                settings.rate_limit(name),
+            )
         # Warehouse writes run on threads, as many as the engine's connection pool serves.
         with ThreadPoolExecutor(
             max_workers=WAREHOUSE_THREADS, thread_name_prefix="warehouse"
@@ -134,25 +162,27 @@ async def run_worker(
             vendors = [
                 Worker(
                     client,
-                    task_queue=queues[name][0],
+                    task_queue=queue,
                     activities=[call],
-                    max_task_queue_activities_per_second=queues[name][1],
+                    max_task_queue_activities_per_second=rate,
                     # Calls keep (at least) the spacing the server dispatched them with.
-                    interceptors=[
-                        DispatchHold(settings.vendor_dispatch_hold_seconds, queues[name][1])
-                    ],
+                    interceptors=[DispatchHold(settings.vendor_dispatch_hold_seconds, rate)],
                     max_concurrent_activities=tuning.max_concurrent_activities,
                     graceful_shutdown_timeout=timedelta(seconds=10),
                 )
-                for name, call in vendor_calls.items()
+                for queue, (call, rate) in queues.items()
             ]
             async with contextlib.AsyncExitStack() as running:
                 for worker in (journeys, *vendors):
                     await running.enter_async_context(worker)
                 log.info(
-                    "worker polling task queue %r and its vendor queues (%s)",
+                    "worker polling task queue %r and its vendor queues (%s); providers: %s",
                     task_queue,
-                    ", ".join(f"{queue} {rate:g}/s" for queue, rate in queues.values()),
+                    ", ".join(f"{queue} {rate:.3g}/s" for queue, (_, rate) in queues.items()),
+                    ", ".join(
+                        f"{VENDORS[names[0]].role} {'→'.join(names)}"
+                        for names in (settings.providers(name) for name in PROVIDERS)
+                    ),
                 )
                 await stop.wait()
                 log.info("stopping: finishing in-flight tasks")

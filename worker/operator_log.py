@@ -18,8 +18,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities import vendor_http, warehouse
-from activities.contracts import SAVE_TO_WAREHOUSE
-from activities.vendors import BY_ACTIVITY
+from activities.contracts import SAVE_TO_WAREHOUSE, VENDOR_ROLES
+from activities.vendors import failed_provider, title_of
 from common.durations import format_offset
 
 log = logging.getLogger("onboarding.vendor")
@@ -76,11 +76,14 @@ def next_retry(error: BaseException, info: activity.Info) -> str:
     return f"next retry in {format_offset(max(delay, timedelta(seconds=1)))}"
 
 
-def vendor(info: activity.Info) -> str:
+def vendor(info: activity.Info, error: BaseException | None = None) -> str:
+    """Who failed: the provider the failure names, else the role's name."""
     if info.activity_type == SAVE_TO_WAREHOUSE:
         return "Warehouse"
-    known = BY_ACTIVITY.get(info.activity_type)
-    return known.title if known else info.activity_type
+    if isinstance(error, ApplicationError) and (name := failed_provider(error.details)):
+        return title_of(name)
+    role = VENDOR_ROLES.get(info.activity_type)
+    return role.capitalize() if role else info.activity_type
 
 
 def attempt_line(error: BaseException, info: activity.Info) -> str | None:
@@ -89,7 +92,7 @@ def attempt_line(error: BaseException, info: activity.Info) -> str | None:
     if failure is None:
         return None
     return (
-        f"{vendor(info)} attempt {info.attempt} failed for journey {info.workflow_id}: "
+        f"{vendor(info, error)} attempt {info.attempt} failed for journey {info.workflow_id}: "
         f"{failure} ({reason(error, info)}); {next_retry(error, info)}"
     )
 

@@ -2,7 +2,9 @@
 
 A vendor call gets one first try; only when it fails does the journey publish its stage (so a
 call that works at once costs no upsert) and hand the call to the server's retries, which go on
-until it works or the vendor rejects the request. A warehouse save runs as a local activity,
+until it works or the vendor rejects the request. The retries are pinned to the provider the first
+try failed with (its failure names it) and marked as possibly done already, so a provider without
+an idempotency key looks for the first try's effect before repeating it. A warehouse save runs as a local activity,
 inside the workflow task that asks for it, and falls through to a regular activity when the
 warehouse keeps failing, so operators see the reason on the pending activity.
 """
@@ -19,7 +21,13 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import SAVE_TO_WAREHOUSE, WarehouseRecord, vendor_task_queue
+    from activities.contracts import (
+        SAVE_TO_WAREHOUSE,
+        ProviderCall,
+        WarehouseRecord,
+        call_task_queue,
+    )
+    from activities.vendors import failed_provider
     from common.durations import format_offset
 
 # 5xx and timeouts back off exponentially; operator mistakes (bad keys, a missing channel) wait
@@ -78,11 +86,22 @@ async def call_vendor(
             delay = retry_delay(failed)
             if delay is None:
                 raise
+            arg = pinned(arg, failed)
         publish()
         await workflow.sleep(delay, summary=f"retry {summary} in {format_offset(delay)}")
     else:
         publish()
     return await _execute(activity, arg, result_type, start_to_close, summary, VENDOR_RETRY)
+
+
+def pinned(arg: Any, failed: ActivityError) -> Any:
+    """The request again, for the retries: to the provider that failed (when the failure names
+    it; a lost answer names none), and marked as possibly done already."""
+    if not isinstance(arg, ProviderCall):
+        return arg
+    cause = failed.cause
+    provider = failed_provider(cause.details) if isinstance(cause, ApplicationError) else None
+    return arg.model_copy(update={"provider": provider or arg.provider, "attempted": True})
 
 
 async def save_to_warehouse(
@@ -129,7 +148,9 @@ async def _execute(
         activity,
         arg,
         result_type=result_type,
-        task_queue=vendor_task_queue(workflow.info().task_queue, activity),
+        task_queue=call_task_queue(
+            workflow.info().task_queue, activity, getattr(arg, "provider", None)
+        ),
         start_to_close_timeout=start_to_close,
         retry_policy=retry_policy,
         summary=summary,

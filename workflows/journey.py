@@ -1,9 +1,10 @@
 """The onboarding journey of one signup, as one durable workflow.
 
-Enrich the signup with Clearbit and save the payload. An enterprise (more employees than the
-threshold) gets a sales alert in Slack. Anyone else: look the company's stack up in BuiltWith and
-save it; if the stack has a technology we integrate with, send the onboarding emails on their
-schedule. ``unsubscribe`` and ``convert`` stop the journey before its next outbound step;
+Enrich the signup (the configured providers in turn, until one has a match) and save the payload.
+An enterprise (more employees than the threshold) gets a sales alert. Anyone else: look the
+company's stack up and save it; if the stack has a technology we integrate with, send the
+onboarding emails on their schedule. Which vendor serves each role is the worker's configuration:
+every answer names its provider, and the journey's path and warehouse rows name it too. ``unsubscribe`` and ``convert`` stop the journey before its next outbound step;
 ``pause`` holds it there (the email schedule shifts by the paused time) until ``resume``;
 the ``reschedule`` update moves the next email.
 
@@ -35,8 +36,10 @@ with workflow.unsafe.imports_passed_through():
         SalesAlertPosted,
         Technographics,
         TechnographicsRequest,
+        TechnographicsStatus,
         WarehouseRecord,
     )
+    from activities.vendors import title_of
     from common.durations import format_offset
     from workflows import search_attributes as sa
     from workflows.calls import call_vendor, save_to_warehouse
@@ -84,14 +87,15 @@ class OnboardingJourney:
         enrichment = await self._enrich(signup)
         if self._stop and enrichment.status is EnrichmentStatus.QUEUED:
             return self._end(self._stop)
+        by = title_of(enrichment.provider)
         if enrichment.status is EnrichmentStatus.INVALID_EMAIL:
-            return self._end(Outcome.INVALID_EMAIL, "Clearbit: not a person's email address")
+            return self._end(Outcome.INVALID_EMAIL, f"{by}: not a person's email address")
         if enrichment.status is not EnrichmentStatus.FOUND or enrichment.payload is None:
-            return self._end(Outcome.NOT_ENRICHED, "Clearbit: no person or company found")
-        await self._save(Stage.SAVING_ENRICHMENT, "clearbit_enrichment", "clearbit", enrichment)
+            return self._end(Outcome.NOT_ENRICHED, f"{by}: no person or company found")
+        await self._save(Stage.SAVING_ENRICHMENT, "enrichment", enrichment)
         company = enrichment.company
         if company is None:
-            return self._end(Outcome.NO_COMPANY, "Clearbit: person found, no company")
+            return self._end(Outcome.NO_COMPANY, f"{by}: person found, no company")
 
         segment = self._segment(company, signup)
         if segment is Segment.ENTERPRISE:
@@ -106,7 +110,12 @@ class OnboardingJourney:
         if not await self._may_proceed():
             return self._end(self._stop or Outcome.UNSUBSCRIBED)
         stack = await self._look_up_stack(domain)
-        await self._save(Stage.SAVING_STACK, "builtwith_technographics", "builtwith", stack)
+        if stack.status is TechnographicsStatus.QUEUED:
+            return self._end(
+                self._stop or Outcome.NO_INTEGRATION,
+                f"{title_of(stack.provider)}: the stack lookup stayed queued",
+            )
+        await self._save(Stage.SAVING_STACK, "technographics", stack)
         technology = integrated_technology(stack.technologies, config.integrated_technologies)
         if technology is None:
             return self._end(Outcome.NO_INTEGRATION, "no integrated technology in the stack")
@@ -174,29 +183,39 @@ class OnboardingJourney:
     # The steps, in the order the journey takes them.
 
     async def _enrich(self, signup: Signup) -> Enrichment:
-        """Clearbit may queue a lookup: wait, and ask again a bounded number of times."""
+        """The configured providers in turn until one has a match (the worker names the next
+        after a miss). A provider may queue a lookup: wait, and ask it again a bounded number
+        of times."""
         config = self._config
+        provider: str | None = None  # the role's configured provider, to begin with
         while True:
             self._status.set_stage(Stage.ENRICHING)
             polls = self._state.enrichment_polls
             enrichment = await self._call(
                 ENRICH_SIGNUP,
-                EnrichmentRequest(email=signup.email),
+                EnrichmentRequest(email=signup.email, provider=provider),
                 Enrichment,
-                f"Clearbit enrichment, try {polls + 1}" if polls else "Clearbit enrichment",
+                f"enrichment by {title_of(provider)}" if provider else "enrichment",
             )
+            by = title_of(enrichment.provider)
+            self._state.providers["enrichment"] = enrichment.provider
             if enrichment.status is EnrichmentStatus.FOUND:
-                self._status.step("enriched by Clearbit")
+                self._status.step(f"enriched by {by}")
+            if enrichment.status is EnrichmentStatus.NOT_FOUND and enrichment.next_provider:
+                provider = enrichment.next_provider
+                self._status.step(f"{by}: no match; asking {title_of(provider)}")
+                continue
             if enrichment.status is not EnrichmentStatus.QUEUED:
                 return enrichment
             if polls >= config.enrichment_max_polls or self._stop:
                 return enrichment
             self._state.enrichment_polls += 1
+            provider = enrichment.provider  # the lookup it queued is its own: ask it again
             self._status.set_stage(Stage.WAITING_FOR_ENRICHMENT)
-            self._status.step("Clearbit lookup queued")
+            self._status.step(f"{by} lookup queued")
             interval = config.enrichment_poll_interval
             await self._wait_for_stop(
-                interval, f"Clearbit lookup queued: ask again in {format_offset(interval)}"
+                interval, f"{by} lookup queued: ask again in {format_offset(interval)}"
             )
             if not await self._may_proceed():
                 return enrichment
@@ -214,18 +233,17 @@ class OnboardingJourney:
         self._status.step(f"{segment} company ({size_text(company)})")
         return segment
 
-    async def _save(
-        self, stage: Stage, step: str, vendor: str, answer: Enrichment | Technographics
-    ) -> None:
-        """Save a vendor's raw answer; the stage stays pending, for the next step to overtake."""
+    async def _save(self, stage: Stage, step: str, answer: Enrichment | Technographics) -> None:
+        """Save a provider's raw answer under its role; the stage stays pending, for the next
+        step to overtake."""
         self._status.set_stage(stage)
         await save_to_warehouse(
-            WarehouseRecord(step=step, vendor=vendor, payload=answer.payload or {}),
+            WarehouseRecord(step=step, vendor=answer.provider, payload=answer.payload or {}),
             start_to_close=self._config.vendor_call_timeout,
             publish=self._status.flush,
             failing=lambda: self._status.step(f"warehouse failing: retrying the save of {step}"),
         )
-        self._status.step(f"saved {step}")
+        self._status.step(f"saved {step} from {title_of(answer.provider)}")
 
     async def _alert_sales(self, signup: Signup, company: Company) -> None:
         self._status.set_stage(Stage.ALERTING_SALES)
@@ -238,24 +256,45 @@ class OnboardingJourney:
         )
         # Slack has no idempotency key: the alert's retries must be the server's, whose attempt
         # numbers tell a retry to look for an alert already posted before posting again.
-        await self._call(
-            POST_SALES_ALERT, alert, SalesAlertPosted, "Slack sales alert", first_try=False
+        posted = await self._call(
+            POST_SALES_ALERT, alert, SalesAlertPosted, "sales alert", first_try=False
         )
         self._state.sales_alerted = True
+        self._state.providers["sales_alert"] = posted.provider
         count("onboarding_sales_alerts", "Sales alerts posted.")
-        self._status.step("sales alerted in Slack")
+        self._status.step(f"sales alerted via {title_of(posted.provider)}")
 
     async def _look_up_stack(self, domain: str) -> Technographics:
-        self._status.set_stage(Stage.CHECKING_STACK)
-        stack = await self._call(
-            LOOK_UP_TECHNOGRAPHICS,
-            TechnographicsRequest(domain=domain),
-            Technographics,
-            f"BuiltWith lookup of {domain}",
-        )
-        found = len(stack.technologies)
-        self._status.step(f"BuiltWith found {found} technolog{'y' if found == 1 else 'ies'}")
-        return stack
+        """A provider may queue the lookup (a crawl): wait, and ask it again a bounded number
+        of times."""
+        config = self._config
+        provider: str | None = None
+        while True:
+            self._status.set_stage(Stage.CHECKING_STACK)
+            stack = await self._call(
+                LOOK_UP_TECHNOGRAPHICS,
+                TechnographicsRequest(domain=domain, provider=provider),
+                Technographics,
+                f"stack lookup of {domain}",
+            )
+            by = title_of(stack.provider)
+            self._state.providers["technographics"] = stack.provider
+            if stack.status is TechnographicsStatus.FOUND:
+                found = len(stack.technologies)
+                self._status.step(f"{by} found {found} technolog{'y' if found == 1 else 'ies'}")
+                return stack
+            if self._state.stack_polls >= config.enrichment_max_polls or self._stop:
+                return stack
+            self._state.stack_polls += 1
+            provider = stack.provider
+            self._status.set_stage(Stage.WAITING_FOR_STACK)
+            self._status.step(f"{by} lookup queued")
+            interval = config.enrichment_poll_interval
+            await self._wait_for_stop(
+                interval, f"{by} lookup queued: ask again in {format_offset(interval)}"
+            )
+            if not await self._may_proceed():
+                return stack
 
     async def _send_emails(self, signup: Signup, technology: str) -> None:
         self._emails.started_at = workflow.now()
@@ -276,11 +315,17 @@ class OnboardingJourney:
             sent = await self._call(SEND_ONBOARDING_EMAIL, email, EmailSent, summary)
             self._emails.sent(number, workflow.now())
             self._state.emails.append(
-                SentEmail(number=number, sent_at=workflow.now(), message_id=sent.message_id)
+                SentEmail(
+                    number=number,
+                    sent_at=workflow.now(),
+                    message_id=sent.message_id,
+                    provider=sent.provider,
+                )
             )
             self._state.emails_sent = number
+            self._state.providers["email"] = sent.provider
             self._status.upsert(sa.EMAILS_SENT.value_set(number))
-            self._status.step(f"email {number} of {total} sent")
+            self._status.step(f"email {number} of {total} sent via {title_of(sent.provider)}")
             count("onboarding_emails_sent", "Onboarding emails sent.")
         self._state.next_email_number = None
         self._state.next_email_due_at = None

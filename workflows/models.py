@@ -133,7 +133,7 @@ class JourneyConfig(BaseModel):
     )
     enrichment_poll_interval: Duration = Field(
         default=timedelta(minutes=1),
-        description="How long to wait before asking Clearbit again after a queued lookup.",
+        description="How long to wait before asking again after a queued lookup.",
     )
     enrichment_max_polls: int = Field(
         default=30, ge=1, description="Queued lookups asked again at most this many times."
@@ -167,6 +167,7 @@ class Stage(StrEnum):
     SAVING_ENRICHMENT = "saving_enrichment"
     ALERTING_SALES = "alerting_sales"
     CHECKING_STACK = "checking_stack"
+    WAITING_FOR_STACK = "waiting_for_stack"
     SAVING_STACK = "saving_stack"
     SENDING_EMAIL = "sending_email"
     WAITING_EMAIL = "waiting_email"
@@ -200,6 +201,7 @@ class SentEmail(BaseModel):
     number: int
     sent_at: datetime
     message_id: str | None = None
+    provider: str | None = None
 
 
 class JourneyState(BaseModel):
@@ -217,6 +219,11 @@ class JourneyState(BaseModel):
     sales_alerted: bool = False
     paused: bool = False
     enrichment_polls: int = 0
+    stack_polls: int = 0
+    providers: dict[str, str] = Field(
+        default_factory=dict,
+        description="The provider that served each role: enrichment, technographics, sales_alert.",
+    )
     outcome: Outcome | None = None
     path: list[str] = Field(default_factory=list, description="The steps taken so far.")
 

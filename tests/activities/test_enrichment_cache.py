@@ -54,9 +54,9 @@ async def test_two_colleagues_cost_one_lookup_of_each_vendor(
         r["step"]: r["payload"]
         for r in Warehouse(skipping_worker.settings.warehouse_url).rows(second.id)
     }
-    assert rows["builtwith_technographics"]["cache"]["domain"] == "shopbright.example"
+    assert rows["technographics"]["cache"]["domain"] == "shopbright.example"
     # The cached answer is the company's: the colleague has no person part.
-    enrichment = rows["clearbit_enrichment"]
+    enrichment = rows["enrichment"]
     assert enrichment["person"] is None
     assert enrichment["company"]["domain"] == "shopbright.example"
     assert enrichment["company"]["cache"]["domain"] == "shopbright.example"

@@ -26,10 +26,15 @@ from activities.contracts import (
 )
 from activities.enrichment import ClearbitEnrichment
 from activities.onboarding_email import ResendEmail
+from activities.peopledatalabs import PeopleDataLabsEnrichment
+from activities.postmark import PostmarkEmail
 from activities.sales_alert import SlackSalesAlert
 from activities.settings import VendorSettings
+from activities.slack_webhook import SlackWebhookSalesAlert
 from activities.technographics import BuiltWithTechnographics
 from activities.vendors import VENDOR_NAMES
+from activities.vendors import VENDORS as TABLE
+from activities.wappalyzer import WappalyzerTechnographics
 from sandbox.server import SandboxServer
 from worker.main import http_client
 
@@ -73,6 +78,16 @@ def calls(settings: VendorSettings, http: httpx.AsyncClient) -> dict[str, Any]:
         ),
         "slack": (SlackSalesAlert(http, settings).post, ALERT),
         "resend": (ResendEmail(http, settings).send, EMAIL),
+        "peopledatalabs": (
+            PeopleDataLabsEnrichment(http, settings).enrich,
+            EnrichmentRequest(email="ada@globex.example"),
+        ),
+        "wappalyzer": (
+            WappalyzerTechnographics(http, settings).look_up,
+            TechnographicsRequest(domain="shopbright.example"),
+        ),
+        "slack-webhook": (SlackWebhookSalesAlert(http, settings).post, ALERT),
+        "postmark": (PostmarkEmail(http, settings).send, EMAIL),
     }
 
 
@@ -158,6 +173,10 @@ async def test_timeouts_and_refused_connections_retry(
             "builtwith_base_url": dead,
             "slack_base_url": dead,
             "resend_base_url": dead,
+            "peopledatalabs_base_url": dead,
+            "wappalyzer_base_url": dead,
+            "postmark_base_url": dead,
+            "slack_webhook_url": SecretStr(f"{dead}/services/T0/B0/secret"),
         }
     )
     async with http_client(nowhere) as http:
@@ -189,13 +208,12 @@ async def test_clearbit_domain_answers_are_outcomes(
 async def test_refused_credentials_wait_for_an_operator(
     env: ActivityEnvironment, sandbox: SandboxServer, vendor_settings: VendorSettings, vendor: str
 ) -> None:
-    wrong = {
-        "clearbit": "clearbit_api_key",
-        "builtwith": "builtwith_api_key",
-        "slack": "slack_bot_token",
-        "resend": "resend_api_key",
-    }[vendor]
-    settings = vendor_settings.model_copy(update={wrong: SecretStr("wrong-key")})
+    wrong = TABLE[vendor].key_env.lower()
+    value = "wrong-key"
+    if vendor == "slack-webhook":  # the URL is the secret: a webhook with another secret
+        url = vendor_settings.slack_webhook_url.get_secret_value()
+        value = f"{url.rpartition('/')[0]}/wrong-key"
+    settings = vendor_settings.model_copy(update={wrong: SecretStr(value)})
     async with http_client(settings) as http:
         fn, arg = calls(settings, http)[vendor]
         error = await failure(env, fn, arg)

@@ -35,25 +35,40 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:
 
 def test_saving_twice_keeps_one_row_per_journey_and_step(warehouse: Warehouse) -> None:
     journey = f"onboarding-{uuid.uuid4().hex[:8]}"
-    first = WarehouseRecord(step="clearbit_enrichment", vendor="clearbit", payload={"v": 1})
+    first = WarehouseRecord(step="enrichment", vendor="clearbit", payload={"v": 1})
     warehouse.save(journey, "run-1", first)
     warehouse.save(journey, "run-1", first)
     warehouse.save(journey, "run-1", first.model_copy(update={"payload": {"v": 2, "ü": "✓"}}))
     warehouse.save(
         journey,
         "run-1",
-        WarehouseRecord(step="builtwith_technographics", vendor="builtwith", payload={"t": []}),
+        WarehouseRecord(step="technographics", vendor="builtwith", payload={"t": []}),
     )
     rows = warehouse.rows(journey)
     assert [(r["step"], r["payload"]) for r in rows] == [
-        ("builtwith_technographics", {"t": []}),
-        ("clearbit_enrichment", {"v": 2, "ü": "✓"}),
+        ("enrichment", {"v": 2, "ü": "✓"}),
+        ("technographics", {"t": []}),
+    ]
+
+
+def test_a_step_saved_by_another_provider_stays_one_row(warehouse: Warehouse) -> None:
+    """Steps are roles: a provider swap changes the row's provider, never adds a second row."""
+    journey = f"onboarding-{uuid.uuid4().hex[:8]}"
+    warehouse.save(journey, "r", WarehouseRecord(step="enrichment", vendor="clearbit", payload={}))
+    warehouse.save(
+        journey,
+        "r",
+        WarehouseRecord(step="enrichment", vendor="peopledatalabs", payload={"status": 200}),
+    )
+    rows = warehouse.rows(journey)
+    assert [(r["step"], r["vendor"], r["payload"]) for r in rows] == [
+        ("enrichment", "peopledatalabs", {"status": 200})
     ]
 
 
 def test_journeys_do_not_share_rows(warehouse: Warehouse) -> None:
     a, b = (f"onboarding-{uuid.uuid4().hex[:8]}" for _ in range(2))
-    record = WarehouseRecord(step="clearbit_enrichment", vendor="clearbit", payload={})
+    record = WarehouseRecord(step="enrichment", vendor="clearbit", payload={})
     warehouse.save(a, "r", record)
     warehouse.save(b, "r", record)
     assert len(warehouse.rows(a)) == len(warehouse.rows(b)) == 1

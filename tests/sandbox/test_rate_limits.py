@@ -281,6 +281,10 @@ def test_rate_limits_at_construction_and_documented_ones() -> None:
         "builtwith": 8.0,
         "slack": 1.0,
         "resend": 2.0,
+        "peopledatalabs": 100 / 60,
+        "wappalyzer": 5.0,
+        "postmark": 10.0,
+        "slack-webhook": 1.0,
     }
     state = SandboxState(rate_limits=DOCUMENTED_RATE_LIMITS)
     assert state.rate_limits == DOCUMENTED_RATE_LIMITS

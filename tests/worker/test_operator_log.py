@@ -111,8 +111,9 @@ async def test_a_bug_keeps_its_traceback(
     assert bugs[0].exc_info is not None and bugs[0].exc_info[0] is KeyError
     assert "Traceback" in worker_log.text
     [line] = lines_for(worker_log, name)
+    # The failure names its vendor, whichever activity it came from.
     assert (line["vendor"], line["attempt"], line["outcome"]) == (
-        PROBE_CALL,
+        "Clearbit",
         "2",
         "VendorUnavailable",
     )

@@ -105,10 +105,10 @@ async def test_saved_payloads_are_one_row_per_step(skipping_worker: RunningWorke
     await handle.result()
     rows = Warehouse(skipping_worker.settings.warehouse_url).rows(handle.id)
     assert [(r["step"], r["vendor"]) for r in rows] == [
-        ("builtwith_technographics", "builtwith"),
-        ("clearbit_enrichment", "clearbit"),
+        ("enrichment", "clearbit"),
+        ("technographics", "builtwith"),
     ]
-    assert rows[1]["payload"]["company"]["domain"] == "shopbright.example"
+    assert rows[0]["payload"]["company"]["domain"] == "shopbright.example"
 
 
 async def test_saves_run_inside_the_workflow_task(skipping_worker: RunningWorker) -> None:
@@ -137,7 +137,7 @@ async def test_no_company_still_saves_the_payload(skipping_worker: RunningWorker
     handle = await start(skipping_worker, signup("kim@mailbox.example"))
     assert (await handle.result()).outcome == Outcome.NO_COMPANY
     rows = Warehouse(skipping_worker.settings.warehouse_url).rows(handle.id)
-    assert [r["step"] for r in rows] == ["clearbit_enrichment"]
+    assert [r["step"] for r in rows] == ["enrichment"]
     assert rows[0]["payload"]["company"] is None
 
 
@@ -292,7 +292,7 @@ async def test_a_call_whose_first_try_fails_shows_its_stage_and_goes_out_once(
     ]
     retries = [s for s in timer_summaries(history) if s.startswith("retry ")]
     assert retries == [
-        "retry BuiltWith lookup of shopbright.example in 1s",
+        "retry stack lookup of shopbright.example in 1s",
         "retry onboarding email 1 of 3 in 1s",
     ]
 
