@@ -23,7 +23,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.settings import VendorSettings
+from activities.settings import VendorSettings, provider_overrides
 from devstack.processes import executable
 from sandbox.fixtures import sample_signups
 from sandbox.server import SandboxServer
@@ -80,6 +80,22 @@ CONTROLS: dict[str, Steer] = {
 }
 
 
+# The other vendor of every role, and the enrichment waterfall: the branches whose commands
+# differ with the providers (a queued stack lookup, a miss asked of the next provider).
+ALTERNATIVES = "peopledatalabs,clearbit,wappalyzer,postmark,slack-webhook"
+ALTERNATIVE_BRANCHES = ("slowpoke", "unheard-of", "globex", "shopbright")
+
+
+def alternative_scenarios() -> list[tuple[str, dict[str, Any], Steer | None]]:
+    first_of: dict[str, dict[str, Any]] = {}
+    for fields in sample_signups():
+        first_of.setdefault(fields["email"].rpartition("@")[2], fields)
+    return [
+        (f"providers-{domain}", first_of[f"{domain}.example"], None)
+        for domain in ALTERNATIVE_BRANCHES
+    ]
+
+
 def scenarios() -> list[tuple[str, dict[str, Any], Steer | None]]:
     """Every sample signup's branch, then the live controls on an emailed journey."""
     runs: list[tuple[str, dict[str, Any], Steer | None]] = [
@@ -107,14 +123,16 @@ async def record(out: Path, test_server: str) -> list[Path]:
                 warehouse_url=f"sqlite:///{tmp}/warehouse.db",
                 _env_file=None,
             )
-            stop = asyncio.Event()
-            worker = asyncio.create_task(
-                run_worker(env.client, settings, stop, task_queue=TASK_QUEUE)
-            )
-            for name, fields, steer in scenarios():
-                written.append(await _record_one(env, env.client, out, name, fields, steer))
-            stop.set()
-            await worker
+            alternatives = settings.model_copy(update=provider_overrides(ALTERNATIVES))
+            for chosen, runs in ((settings, scenarios()), (alternatives, alternative_scenarios())):
+                stop = asyncio.Event()
+                worker = asyncio.create_task(
+                    run_worker(env.client, chosen, stop, task_queue=TASK_QUEUE)
+                )
+                for name, fields, steer in runs:
+                    written.append(await _record_one(env, env.client, out, name, fields, steer))
+                stop.set()
+                await worker
     return written
 
 
