@@ -205,8 +205,9 @@ class FakeVendor(ABC):
         lost = False
         if reply is None:
             reply = answer()
-            # Done at the vendor, then the answer is lost on its way back.
-            lost = roll.kind == "lost_answer" and reply.status < 300
+            # Done at the vendor, then the answer is lost on its way back (a read's lost answer
+            # is no different from an error, so only calls that change something lose theirs).
+            lost = roll.kind == "lost_answer" and reply.status < 300 and request.method != "GET"
             fault = roll.label if lost else fault
         shared.record(
             self.name,

@@ -39,8 +39,8 @@ class Faults:
     error_rate: float = 0.0
     rate_limit_rate: float = 0.0
     lost_answer_rate: float = 0.0
-    """A share of requests the vendor carries out (sends the email, posts the alert) whose
-    answer is then lost: the client gets a 5xx, as when a connection drops after the fact."""
+    """A share of writes the vendor carries out (sends the email, posts the alert) whose answer
+    is then lost: the client gets a 5xx, as when a connection drops after the fact."""
     retry_after_seconds: int = 1
     latency_seconds: float = 0.0
     slow_rate: float = 0.0
