@@ -137,6 +137,7 @@ async def run_worker(
             )
             for name, call in roles.items()
         }
+        pinned = {VENDORS[name].task_queue(task_queue) for name in callable_providers}
         for name in callable_providers:
             vendor = VENDORS[name]
             queues[vendor.task_queue(task_queue)] = (
@@ -168,6 +169,7 @@ async def run_worker(
                     # Calls keep (at least) the spacing the server dispatched them with.
                     interceptors=[DispatchHold(settings.vendor_dispatch_hold_seconds, rate)],
                     max_concurrent_activities=tuning.max_concurrent_activities,
+                    max_concurrent_activity_task_polls=1 if queue in pinned else None,
                     graceful_shutdown_timeout=timedelta(seconds=10),
                 )
                 for queue, (call, rate) in queues.items()
