@@ -124,10 +124,12 @@ class Technographics(BaseModel):
 
 
 class WarehouseRecord(BaseModel):
-    """One raw vendor payload; the warehouse keys it by journey and step, so saving is an upsert."""
+    """One raw vendor payload; the warehouse keys it by journey and step, so saving is an upsert.
+    The step is the role (``enrichment``, ``technographics``), never the provider, so a provider
+    swap never makes a second kind of row for one step."""
 
     step: str
-    vendor: str
+    vendor: str = Field(description="The provider that gave the payload.")
     payload: dict[str, Any]
 
 
