@@ -8,8 +8,9 @@ instead of sending again.
 
 What remains is a window Postmark gives no way to close: a send Postmark accepted but has not
 yet made searchable when the retry searches is sent a second time (how soon an accepted message
-becomes searchable is not documented). Retries start after the retry policy's backoff, which
-keeps the window narrow, not shut.
+becomes searchable is not documented). Retries start after the retry policy's backoff, and a
+retry that finds nothing waits ``POSTMARK_SEARCH_GRACE_SECONDS`` and searches once more before it
+sends: a search delay shorter than both together is closed; a longer one is the window.
 
 Postmark limits metadata field names to 20 characters and values to 80 (it answers 422
 otherwise). A journey's ID can make the key longer than 80 (user IDs take up to 128
@@ -18,6 +19,7 @@ characters); such a key is replaced by its SHA-256, the same on every attempt.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -97,12 +99,17 @@ class PostmarkEmail:
         self._token = settings.postmark_server_token
         self._sender = settings.email_from
         self._stream = settings.postmark_message_stream
+        self._grace = settings.postmark_search_grace_seconds
 
     async def send(self, email: OnboardingEmail) -> EmailSent:
         workflow_id, _ = current_journey()
         key = journey_email(workflow_id, email.number)
         if email.attempted or activity.info().attempt > 1:
             earlier = await self.find_sent(key)
+            if earlier is None and self._grace > 0:
+                # An email accepted moments ago may not be searchable yet: look once more.
+                await asyncio.sleep(self._grace)
+                earlier = await self.find_sent(key)
             if earlier is not None:
                 activity.logger.info("Onboarding email already sent by an earlier call; kept it")
                 return earlier

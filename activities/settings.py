@@ -173,6 +173,16 @@ class VendorSettings(BaseSettings):
     postmark_message_stream: str = Field(
         default="outbound", description="The Postmark message stream the emails go out on."
     )
+    postmark_search_grace_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description=(
+            "How long a retried Postmark send that finds no earlier send waits before it "
+            "searches once more and then sends: Postmark may not have indexed a message it "
+            "just accepted. 0 searches once."
+        ),
+    )
     slack_webhook_url: SecretStr = Field(
         default=SecretStr(""),
         description="A Slack incoming webhook's URL (the whole URL is the secret).",

@@ -137,6 +137,7 @@ def settings(vendor: ScriptedVendor, tmp_path: Path) -> VendorSettings:
         postmark_base_url=vendor.url,
         postmark_server_token=SecretStr("pm-token"),
         postmark_message_stream="onboarding",
+        postmark_search_grace_seconds=0,  # one search per retry: the scripts answer it
         slack_webhook_url=SecretStr(f"{vendor.url}/services/T0/B0/{WEBHOOK_SECRET}"),
         email_from="Onboarding <onboarding@example.com>",
         warehouse_url=f"sqlite:///{tmp_path / 'warehouse.db'}",

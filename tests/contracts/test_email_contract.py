@@ -71,20 +71,28 @@ async def test_a_retry_after_a_lost_answer_sends_nothing_twice(
     assert sent(sandbox) == {KEY: 1}
 
 
-async def test_postmarks_window_is_its_search_delay(
-    sandbox: SandboxServer, vendor_settings: VendorSettings
+@pytest.mark.parametrize(("search_delay", "grace", "sends"), [(2.0, 3.0, 1), (30.0, 0.5, 2)])
+async def test_postmarks_window_is_its_search_delay_past_the_grace(
+    sandbox: SandboxServer,
+    vendor_settings: VendorSettings,
+    search_delay: float,
+    grace: float,
+    sends: int,
 ) -> None:
-    """What remains with Postmark: a retry that searches before the first send is searchable
-    sends it again. The journey's first retry comes at least a second after the lost answer."""
+    """A retry that finds nothing waits ``POSTMARK_SEARCH_GRACE_SECONDS`` and looks again: a
+    first send Postmark makes searchable within that is found; one it indexes later is the
+    window that remains, and is sent again."""
     postmark = sandbox.state.fake(FakePostmark)
-    postmark.search_delay_seconds = 30
+    postmark.search_delay_seconds = search_delay
     postmark.lose_answers(1)
-    settings = choosing(vendor_settings, "postmark")
+    settings = choosing(vendor_settings, "postmark").model_copy(
+        update={"postmark_search_grace_seconds": grace}
+    )
     retry = EMAIL.model_copy(update={"provider": "postmark", "attempted": True})
     async with role_activities(settings) as roles:
         await failure(environment(), roles.send, EMAIL)
         await environment().run(roles.send, retry)
-    assert sent(sandbox) == {KEY: 2}
+    assert sent(sandbox) == {KEY: sends}
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
