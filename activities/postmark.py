@@ -106,9 +106,9 @@ class PostmarkEmail:
         key = journey_email(workflow_id, email.number)
         if email.attempted or activity.info().attempt > 1:
             earlier = await self.find_sent(key)
-            if earlier is None and self._grace > 0:
+            if earlier is None and (grace := self.grace()) > 0:
                 # An email accepted moments ago may not be searchable yet: look once more.
-                await asyncio.sleep(self._grace)
+                await asyncio.sleep(grace)
                 earlier = await self.find_sent(key)
             if earlier is not None:
                 activity.logger.info("Onboarding email already sent by an earlier call; kept it")
@@ -132,6 +132,14 @@ class PostmarkEmail:
         if not isinstance(message_id, str) or not message_id:
             raise vendor_http.unavailable(VENDOR, "answered without a message id")
         return EmailSent(message_id=message_id)
+
+    def grace(self) -> float:
+        """The wait before the second search: the setting, but at most a third of the call's
+        own timeout, which must leave time for the search and the send."""
+        timeout = activity.info().start_to_close_timeout
+        if timeout:
+            return max(0.0, min(self._grace, timeout.total_seconds() / 3))
+        return self._grace
 
     async def find_sent(self, key: str) -> EmailSent | None:
         """The email marked ``key`` if Postmark has sent one (one metadata field per search)."""

@@ -179,8 +179,8 @@ class VendorSettings(BaseSettings):
         le=60,
         description=(
             "How long a retried Postmark send that finds no earlier send waits before it "
-            "searches once more and then sends: Postmark may not have indexed a message it "
-            "just accepted. 0 searches once."
+            "searches once more and then sends (at most a third of VENDOR_CALL_TIMEOUT): "
+            "Postmark may not have indexed a message it just accepted. 0 searches once."
         ),
     )
     slack_webhook_url: SecretStr = Field(

@@ -32,8 +32,14 @@ def names_of(activity_name: str) -> list[str]:
 
 
 def environment(workflow_id: str = "onboarding-u-42") -> ActivityEnvironment:
+    """An activity's context as the journey gives it: its IDs, and the default call timeout."""
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, workflow_id=workflow_id, workflow_run_id="run-1")
+    env.info = dataclasses.replace(
+        env.info,
+        workflow_id=workflow_id,
+        workflow_run_id="run-1",
+        start_to_close_timeout=timedelta(seconds=30),
+    )
     return env
 
 

@@ -5,7 +5,10 @@ retried after its answer was lost is not sent twice, whether the provider has an
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
@@ -81,7 +84,8 @@ async def test_postmarks_window_is_its_search_delay_past_the_grace(
 ) -> None:
     """A retry that finds nothing waits ``POSTMARK_SEARCH_GRACE_SECONDS`` and looks again: a
     first send Postmark makes searchable within that is found; one it indexes later is the
-    window that remains, and is sent again."""
+    window that remains, and is sent again. The wait never takes more than a third of the
+    call's timeout."""
     postmark = sandbox.state.fake(FakePostmark)
     postmark.search_delay_seconds = search_delay
     postmark.lose_answers(1)
@@ -93,6 +97,26 @@ async def test_postmarks_window_is_its_search_delay_past_the_grace(
         await failure(environment(), roles.send, EMAIL)
         await environment().run(roles.send, retry)
     assert sent(sandbox) == {KEY: sends}
+
+
+async def test_postmarks_grace_fits_in_the_calls_timeout(
+    sandbox: SandboxServer, vendor_settings: VendorSettings
+) -> None:
+    """A short call timeout (3 s) cuts the grace to a third of it, so a retry never times out
+    waiting and never sends: it finds a message indexed within that third."""
+    postmark = sandbox.state.fake(FakePostmark)
+    postmark.search_delay_seconds = 0.5
+    postmark.lose_answers(1)
+    settings = choosing(vendor_settings, "postmark")  # the default grace, 5 s
+    env = environment()
+    env.info = dataclasses.replace(env.info, start_to_close_timeout=timedelta(seconds=3))
+    retry = EMAIL.model_copy(update={"provider": "postmark", "attempted": True})
+    async with role_activities(settings) as roles:
+        await failure(env, roles.send, EMAIL)
+        started = time.monotonic()
+        await env.run(roles.send, retry)
+    assert time.monotonic() - started < 1.5
+    assert sent(sandbox) == {KEY: 1}
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
