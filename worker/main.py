@@ -177,13 +177,18 @@ async def run_worker(
             async with contextlib.AsyncExitStack() as running:
                 for worker in (journeys, *vendors):
                     await running.enter_async_context(worker)
+                roles_line = ", ".join(
+                    f"{queue} ({'→'.join(settings.providers(name))}) {queues[queue][1]:.3g}/s"
+                    for queue, name in ((vendor_task_queue(task_queue, n), n) for n in roles)
+                )
                 log.info(
-                    "worker polling task queue %r and its vendor queues (%s); providers: %s",
-                    task_queue,
-                    ", ".join(f"{queue} {rate:.3g}/s" for queue, (_, rate) in queues.items()),
+                    "worker polling task queue %r and the role queues %s", task_queue, roles_line
+                )
+                log.info(
+                    "calls begun with a provider finish on its queue: %s",
                     ", ".join(
-                        f"{VENDORS[names[0]].role} {'→'.join(names)}"
-                        for names in (settings.providers(name) for name in PROVIDERS)
+                        f"{name} {queues[VENDORS[name].task_queue(task_queue)][1]:.3g}/s"
+                        for name in callable_providers
                     ),
                 )
                 await stop.wait()
