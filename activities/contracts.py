@@ -101,6 +101,9 @@ class Enrichment(BaseModel):
     company: Company | None = None
     payload: dict[str, Any] | None = Field(default=None, description="The vendor's raw answer.")
     provider: str = ""
+    time_zone: str | None = Field(
+        default=None, description="The person's IANA time zone, else the company's, if known."
+    )
     next_provider: str | None = Field(
         default=None,
         description="After a miss: the waterfall's next provider to ask (none: the last).",
@@ -156,5 +159,12 @@ class OnboardingEmail(ProviderCall):
 
 
 class EmailSent(BaseModel):
-    message_id: str
+    message_id: str = ""
     provider: str = ""
+    suppressed: str | None = Field(
+        default=None,
+        description=(
+            "Why nothing was sent: the address is on the suppression list (unsubscribed, "
+            "bounced, complained)."
+        ),
+    )

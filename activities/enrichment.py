@@ -28,6 +28,16 @@ from activities.warehouse import Warehouse
 VENDOR = "Clearbit"
 
 
+def time_zone_of(payload: dict[str, Any]) -> str | None:
+    """The person's ``timeZone``, else the company's (IANA names, e.g. ``Europe/Berlin``)."""
+    for part in ("person", "company"):
+        found = payload.get(part)
+        zone = found.get("timeZone") if isinstance(found, dict) else None
+        if isinstance(zone, str) and zone.strip():
+            return zone.strip()
+    return None
+
+
 def company_from_payload(payload: dict[str, Any]) -> Company | None:
     """The company fields the journey decides with, or None when Clearbit found no company."""
     company = payload.get("company")
@@ -70,6 +80,7 @@ class ClearbitEnrichment:
                 status=EnrichmentStatus.FOUND,
                 company=company_from_payload(payload),
                 payload=payload,
+                time_zone=time_zone_of(payload),
             )
         response = await vendor_http.send(
             self._client,
@@ -92,5 +103,8 @@ class ClearbitEnrichment:
         if isinstance(found, dict):
             await self._cache.put(CLEARBIT_COMPANY, [domain], found)
         return Enrichment(
-            status=EnrichmentStatus.FOUND, company=company_from_payload(payload), payload=payload
+            status=EnrichmentStatus.FOUND,
+            company=company_from_payload(payload),
+            payload=payload,
+            time_zone=time_zone_of(payload),
         )

@@ -1,21 +1,18 @@
-"""Onboarding emails, sent through Resend."""
+"""Onboarding emails, sent through Resend: the one-click unsubscribe headers in ``headers``, the
+email's reference in its ``tags`` (Resend's events carry them back)."""
 
 from __future__ import annotations
 
 import httpx
 
 from activities import vendor_http
-from activities.contracts import EmailSent, OnboardingEmail
-from activities.email_content import onboarding_email
+from activities.contracts import EmailSent
 from activities.journey_run import current_journey
+from activities.mailroom import OutgoingEmail, idempotency_key
 from activities.settings import VendorSettings
+from activities.suppression import REFERENCE_FIELD
 
 VENDOR = "Resend"
-
-
-def idempotency_key(workflow_id: str, number: int) -> str:
-    """Derived from the journey and the step, so every retry of a send reuses it."""
-    return f"{workflow_id}/email-{number}"
 
 
 class ResendEmail:
@@ -27,9 +24,9 @@ class ResendEmail:
         self._key = settings.resend_api_key
         self._sender = settings.email_from
 
-    async def send(self, email: OnboardingEmail) -> EmailSent:
+    async def send(self, outgoing: OutgoingEmail) -> EmailSent:
         workflow_id, _ = current_journey()
-        content = onboarding_email(email.number, email.total, email.first_name, email.technology)
+        email, content = outgoing.request, outgoing.content
         response = await vendor_http.send(
             self._client,
             VENDOR,
@@ -41,9 +38,11 @@ class ResendEmail:
                 "subject": content.subject,
                 "html": content.html,
                 "text": content.text,
+                "headers": outgoing.headers,
                 "tags": [
                     {"name": "journey", "value": "onboarding"},
                     {"name": "step", "value": f"email-{email.number}"},
+                    {"name": REFERENCE_FIELD, "value": outgoing.reference},
                 ],
             },
             headers={

@@ -28,11 +28,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import vendor_http
-from activities.contracts import EmailSent, OnboardingEmail
-from activities.email_content import onboarding_email
+from activities.contracts import EmailSent
 from activities.journey_run import current_journey
-from activities.onboarding_email import idempotency_key
+from activities.mailroom import OutgoingEmail, idempotency_key
 from activities.settings import VendorSettings
+from activities.suppression import REFERENCE_FIELD
 from activities.vendors import title_of
 
 NAME = "postmark"
@@ -101,7 +101,8 @@ class PostmarkEmail:
         self._stream = settings.postmark_message_stream
         self._grace = settings.postmark_search_grace_seconds
 
-    async def send(self, email: OnboardingEmail) -> EmailSent:
+    async def send(self, outgoing: OutgoingEmail) -> EmailSent:
+        email, content = outgoing.request, outgoing.content
         workflow_id, _ = current_journey()
         key = journey_email(workflow_id, email.number)
         if email.attempted or activity.info().attempt > 1:
@@ -113,7 +114,6 @@ class PostmarkEmail:
             if earlier is not None:
                 activity.logger.info("Onboarding email already sent by an earlier call; kept it")
                 return earlier
-        content = onboarding_email(email.number, email.total, email.first_name, email.technology)
         body = await self._call(
             "POST",
             "/email",
@@ -124,7 +124,8 @@ class PostmarkEmail:
                 "HtmlBody": content.html,
                 "TextBody": content.text,
                 "Tag": f"onboarding-email-{email.number}",
-                "Metadata": {METADATA_FIELD: key},
+                "Metadata": {METADATA_FIELD: key, REFERENCE_FIELD: outgoing.reference},
+                "Headers": [{"Name": k, "Value": v} for k, v in outgoing.headers.items()],
                 "MessageStream": self._stream,
             },
         )

@@ -7,6 +7,9 @@ call. A call that must stay with one provider (a retry of a call it began, a que
 again, the enrichment waterfall's next step) names it and arrives on that provider's queue
 (``onboarding-email-postmark``). Every failure names its provider in its details, so the
 journey pins the retry to it.
+
+The email role checks the suppression list and writes the email (``Mailroom``) before any
+provider sees it: an address that must get nothing is answered ``suppressed``, sending nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from activities.contracts import (
     Technographics,
     TechnographicsRequest,
 )
+from activities.mailroom import Mailroom
 from activities.settings import VendorSettings
+from activities.suppression import Reason
 from activities.vendors import VENDORS, failed_provider, title_of
 
 Provider = Callable[[Any], Awaitable[Any]]
@@ -46,14 +51,25 @@ class RoleActivities:
     """One activity per role, over the providers this worker can call (``providers``: name →
     the provider's call)."""
 
-    def __init__(self, settings: VendorSettings, providers: Mapping[str, Provider]) -> None:
+    def __init__(
+        self, settings: VendorSettings, providers: Mapping[str, Provider], mailroom: Mailroom
+    ) -> None:
         self._settings = settings
         self._providers = dict(providers)
+        self._mailroom = mailroom
+
+    def _provider(self, activity_name: str, request: ProviderCall) -> str:
+        return request.provider or self._settings.providers(activity_name)[0]
 
     async def _call(
-        self, activity_name: str, request: ProviderCall, answer_type: type[AnswerT]
+        self,
+        activity_name: str,
+        request: ProviderCall,
+        answer_type: type[AnswerT],
+        argument: Any = None,
     ) -> AnswerT:
-        name = request.provider or self._settings.providers(activity_name)[0]
+        """Call the request's provider with ``argument`` (default: the request itself)."""
+        name = self._provider(activity_name, request)
         call = self._providers.get(name)
         if call is None:
             # A call begun with a provider this worker has no key for: another worker may.
@@ -63,7 +79,7 @@ class RoleActivities:
                 f"Set {VENDORS[name].key_env} on a worker until such calls drain.",
             )
         try:
-            answer = await call(request)
+            answer = await call(request if argument is None else argument)
         except ApplicationError as failure:
             if failed_provider(failure.details) == name:
                 raise
@@ -99,7 +115,12 @@ class RoleActivities:
 
     @activity.defn(name=SEND_ONBOARDING_EMAIL)
     async def send(self, email: OnboardingEmail) -> EmailSent:
-        return await self._call(SEND_ONBOARDING_EMAIL, email, EmailSent)
+        name = self._provider(SEND_ONBOARDING_EMAIL, email)
+        outgoing = await self._mailroom.prepare(email, name)
+        if isinstance(outgoing, Reason):
+            activity.logger.info("Onboarding email not sent: the address is %s", outgoing)
+            return EmailSent(provider=name, suppressed=str(outgoing))
+        return await self._call(SEND_ONBOARDING_EMAIL, email, EmailSent, outgoing)
 
     def by_activity(self) -> dict[str, Callable[..., Any]]:
         """Each role's activity, by the activity name the journey calls."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
@@ -209,6 +210,35 @@ class VendorSettings(BaseSettings):
         description="slack (the bot, chat.postMessage) or slack-webhook (an incoming webhook).",
     )
     email_from: str = "Onboarding <onboarding@example.com>"
+    sender_postal_address: str = Field(
+        default="",
+        description=(
+            "The sender's postal address, shown in every email's footer (CAN-SPAM); "
+            "the worker refuses to start without it."
+        ),
+    )
+    public_base_url: str = Field(
+        default="http://localhost:8000",
+        description="The webhook's public address: unsubscribe links are built from it.",
+    )
+    email_templates_dir: Path | None = Field(
+        default=None,
+        description="A folder of email templates to use instead of the packaged ones.",
+    )
+    unsubscribe_signing_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Keys that sign unsubscribe links, key-id:base64 entries, the signing key first; "
+            "the webhook verifies with every key."
+        ),
+    )
+    suppression_hash_key: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Base64 key of the keyed hash the suppression list stores addresses as; never "
+            "change it (the list would forget every address)."
+        ),
+    )
     warehouse_url: str = "sqlite:///onboarding-warehouse.db"
     temporal_ui_url: str = Field(
         default="http://localhost:8233", description="Web UI base, for links in sales alerts."

@@ -133,6 +133,11 @@ class Warehouse:
         self._schema_ready = False
         self._schema_lock = threading.Lock()
 
+    @property
+    def engine(self) -> sa.Engine:
+        """The warehouse's engine, for modules that keep their own tables on ``metadata``."""
+        return self._engine
+
     def _ensure_schema(self) -> None:
         # Created on first use rather than at start-up, so a worker starts while the warehouse
         # is down and journeys simply wait for it.

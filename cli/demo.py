@@ -15,9 +15,10 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,15 +42,19 @@ from common.telemetry import (
 )
 from devstack.lifetime import quiet_when_gone
 from devstack.processes import port_open, stop_all
-from devstack.stack import DevStack
-from sandbox import SandboxServer, expected_outcome, sample_signups
+from devstack.stack import LOCAL_EMAIL_SETTINGS, DevStack
+from sandbox import FIXTURES, SandboxServer, expected_outcome, sample_signups
 from starter.journeys import start_journey
 from worker.main import register_search_attributes, run_worker
 from workflows.journey import OnboardingJourney
 from workflows.models import JourneyConfig, JourneyState, Signup
+from workflows.send_window import SendWindow
 
 METRICS_PORT = 9464
 DEMO_SCHEDULE = [timedelta(0), timedelta(seconds=10), timedelta(seconds=25)]
+# How long the sample in another time zone waits for its send window to open.
+DEMO_HOLD = timedelta(minutes=2)
+DEMO_WINDOW_HOURS = 20
 
 console = Console(highlight=False)
 
@@ -108,6 +113,18 @@ def _codec_server(keys: str, demo: DemoSettings) -> Iterator[None]:
         yield
 
 
+def demo_window(now: datetime) -> tuple[SendWindow, str | None]:
+    """A send window open now in UTC, where most samples read it, and opening about DEMO_HOLD
+    from now in the time zone of the one sample whose enrichment gives one; that zone too."""
+    zone = next((f.person.time_zone for f in FIXTURES.values() if f.person.time_zone), None)
+    if zone is None:
+        return SendWindow.parse("00:00-24:00"), None
+    local = (now + DEMO_HOLD).astimezone(ZoneInfo(zone))
+    opens = (local + timedelta(seconds=59)).replace(second=0, microsecond=0)
+    closes = opens + timedelta(hours=DEMO_WINDOW_HOURS)
+    return SendWindow.parse(f"{opens:%H:%M}-{closes:%H:%M}"), zone
+
+
 def _path_line(user_id: str, state: JourneyState | None, error: str | None) -> str:
     if error:
         return f"[red]{user_id:<24} failed: {error}"
@@ -128,9 +145,18 @@ async def _follow(client: Client, workflow_id: str, user_id: str) -> tuple[str, 
 
 async def _samples(client: Client, sandbox: SandboxServer) -> int:
     """One journey per sample signup, followed to its end; 0 when each ended as expected."""
+    window, held_zone = demo_window(datetime.now(UTC))
     config = JourneyConfig(
-        email_schedule=DEMO_SCHEDULE, enrichment_poll_interval=timedelta(seconds=5)
+        email_schedule=DEMO_SCHEDULE,
+        enrichment_poll_interval=timedelta(seconds=5),
+        send_window=window,
     )
+    if held_zone:
+        console.print(
+            f"Send window {window} (UTC, and each reader's own time zone where enrichment "
+            f"gives one): the reader in {held_zone} waits about "
+            f"{int(DEMO_HOLD.total_seconds() // 60)} minutes for it to open."
+        )
     run_tag = time.strftime("%H%M%S")
     followers = []
     console.print(f"Starting {len(sample_signups())} sample journeys (emails at 0s, 10s, 25s)…")
@@ -189,8 +215,14 @@ async def _demo(
         url = stack.sandbox.url
         console.print(f"Vendor sandbox:  [bold]{url}[/] (calls at {url}/_sandbox/calls)")
         env: dict[str, Any] = {k.lower(): v for k, v in stack.sandbox.base_urls().items()}
+        email: dict[str, Any] = {
+            name.lower(): value
+            for name, value in LOCAL_EMAIL_SETTINGS.items()
+            if name.lower() in VendorSettings.model_fields
+        }
         settings = VendorSettings(
             **env,
+            **email,
             **providers,
             warehouse_url=f"sqlite:///{demo.state_dir / 'warehouse.db'}",
             _env_file=None,

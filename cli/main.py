@@ -13,7 +13,14 @@ import typer
 from pydantic import ValidationError
 
 from activities.settings import VendorSettings
+from cli.preview import preview_email_command
 from cli.spend import spend_command
+from cli.suppression import (
+    suppress_command,
+    suppression_keygen_command,
+    unsubscribe_keygen_command,
+    unsuppress_command,
+)
 from common.command_line import describe_settings_error, fail, run
 from common.connection import connect_when_reachable
 from starter.bulk_import import import_command
@@ -29,6 +36,11 @@ for name, command in COMMANDS.items():
     app.command(name)(command)
 app.command("import")(import_command)
 app.command("spend")(spend_command)
+app.command("suppress")(suppress_command)
+app.command("unsuppress")(unsuppress_command)
+app.command("unsubscribe-keygen")(unsubscribe_keygen_command)
+app.command("suppression-keygen")(suppression_keygen_command)
+app.command("preview-email")(preview_email_command)
 
 
 def require_encryption_keys(why: str) -> None:
@@ -98,6 +110,16 @@ def worker() -> None:
     require_encryption_keys("the worker will not write personal data to Temporal unencrypted")
     if missing_credential := settings.missing_credential():
         raise fail(missing_credential, 2)
+    from activities.email_content import EmailTemplatesError
+    from activities.warehouse import Warehouse
+    from worker.main import mailroom
+
+    try:
+        mailroom(
+            settings, Warehouse(settings.warehouse_url)
+        )  # refused now, not when an email is due
+    except (ValueError, EmailTemplatesError) as exc:
+        raise fail(str(exc), 2) from None
     from common.telemetry import (
         WORKER_SERVICE,
         MetricsSettings,

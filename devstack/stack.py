@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import os
 import secrets
 import time
@@ -48,6 +49,23 @@ UNTHROTTLED_VENDORS = ",".join(f"{name}=1000" for name in VENDOR_NAMES)
 READY_SECONDS = 60.0
 
 
+def _local_key(purpose: str) -> str:
+    return base64.b64encode(
+        hashlib.sha256(f"onboarding local {purpose}".encode()).digest()
+    ).decode()
+
+
+# What every process of a local stack sends emails with: a sample postal address, keys that are
+# public (this file) and so protect nothing beyond this machine, and a window always open so runs
+# do not wait for office hours. A real deployment sets its own (docs/configuration.md).
+LOCAL_EMAIL_SETTINGS = {
+    "SENDER_POSTAL_ADDRESS": "Onboarding Journeys Sandbox, 1 Example Street, Springfield 12345",
+    "UNSUBSCRIBE_SIGNING_KEYS": f"local-1:{_local_key('unsubscribe')}",
+    "SUPPRESSION_HASH_KEY": _local_key("suppression"),
+    "SEND_WINDOW": "00:00-24:00",
+}
+
+
 def command_env(
     temporal_address: str, sandbox: SandboxServer, warehouse_url: str, **settings: str
 ) -> dict[str, str]:
@@ -56,6 +74,7 @@ def command_env(
     the warehouse, then ``settings`` on top."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
     env.update(sandbox.base_urls())
+    env.update(LOCAL_EMAIL_SETTINGS)
     env.update(
         TEMPORAL_ADDRESS=temporal_address,
         TEMPORAL_NAMESPACE="default",
@@ -141,6 +160,7 @@ class DevStack:
             "SIGNUP_WEBHOOK_SECRET": self.secret,
             KEYS_ENV: self.encryption_keys,
             "SEGMENT_SHARED_SECRET": self.segment_secret,
+            "PUBLIC_BASE_URL": self.webhook_url,
             # Faults and the engine are measured here, not the vendors' limits.
             "VENDOR_RATE_LIMITS": UNTHROTTLED_VENDORS,
             "PYTHONUNBUFFERED": "1",

@@ -131,7 +131,7 @@ def clearbit_person(email: str, fixture: Fixture) -> dict[str, Any]:
         },
         "email": email,
         "location": f"{company.city}, {company.country_code}" if company else None,
-        "timeZone": None,
+        "timeZone": person.time_zone,
         "utcOffset": None,
         "geo": {
             "city": company.city if company else None,

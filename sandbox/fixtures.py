@@ -52,6 +52,7 @@ class Person:
     given_name: str
     family_name: str
     title: str | None = None
+    time_zone: str | None = None
 
     @property
     def full_name(self) -> str:

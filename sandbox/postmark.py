@@ -42,6 +42,13 @@ class PostmarkMessage:
     metadata: Mapping[str, str]
     message_stream: str
     submitted_at: str
+    headers: tuple[tuple[str, str], ...] = ()
+    text: str = ""
+    html: str = ""
+
+    def header(self, name: str) -> str | None:
+        """The value of the header ``name`` (any case), as the email carried it."""
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
     def to_search(self) -> dict[str, Any]:
         """The message as the outbound search lists it."""
@@ -153,6 +160,11 @@ class FakePostmark(FakeVendor):
                 metadata={k: str(v) for k, v in (payload.get("Metadata") or {}).items()},
                 message_stream=payload.get("MessageStream") or "outbound",
                 submitted_at=now_iso(),
+                headers=tuple(
+                    (str(h["Name"]), str(h["Value"])) for h in payload.get("Headers") or []
+                ),
+                text=str(payload.get("TextBody") or ""),
+                html=str(payload.get("HtmlBody") or ""),
             )
             self._messages.append((message, self.shared.now()))
             if self._answers_to_lose > 0:

@@ -58,6 +58,13 @@ class AcceptedEmail:
     subject: str
     tags: tuple[tuple[str, str], ...]
     accepted_at: str
+    headers: tuple[tuple[str, str], ...] = ()
+    text: str = ""
+    html: str = ""
+
+    def header(self, name: str) -> str | None:
+        """The value of the header ``name`` (any case), as the email carried it."""
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
 
 @dataclass
@@ -115,6 +122,9 @@ def accepted_email(
             (str(tag.get("name")), str(tag.get("value"))) for tag in tags if isinstance(tag, dict)
         ),
         accepted_at=now_iso(),
+        headers=tuple((str(k), str(v)) for k, v in (payload.get("headers") or {}).items()),
+        text=str(payload.get("text") or ""),
+        html=str(payload.get("html") or ""),
     )
 
 
@@ -170,6 +180,12 @@ def validation_problem(payload: Any) -> str | None:
     html, text = payload.get("html"), payload.get("text")
     if not (isinstance(html, str) and html) and not (isinstance(text, str) and text):
         return "Missing `html` or `text` field."
+    headers = payload.get("headers")
+    if headers is not None and not (
+        isinstance(headers, dict)
+        and all(isinstance(k, str) and k and isinstance(v, str) for k, v in headers.items())
+    ):
+        return "Invalid `headers` field: give an object of header names to string values."
     tags = payload.get("tags")
     if tags is not None and not (isinstance(tags, list) and all(_valid_tag(t) for t in tags)):
         return (

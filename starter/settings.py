@@ -8,7 +8,8 @@ from typing import Annotated
 from pydantic import Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from workflows.models import Duration, EmailSchedule, JourneyConfig, Technologies
+from workflows.models import Duration, EmailSchedule, JourneyConfig, Technologies, Window
+from workflows.send_window import SendWindow
 
 
 class JourneySettings(BaseSettings):
@@ -25,6 +26,13 @@ class JourneySettings(BaseSettings):
     )
     enrichment_poll_interval: Duration = timedelta(minutes=1)
     vendor_call_timeout: Duration = timedelta(seconds=30)
+    send_window: Window = Field(
+        default_factory=lambda: SendWindow.parse("09:00-18:00"),
+        description="When emails may go out in the reader's time zone, e.g. mon-fri 09:00-18:00.",
+    )
+    send_window_timezone: str = Field(
+        default="UTC", description="The send window's time zone when enrichment gives none."
+    )
 
     def journey_config(self) -> JourneyConfig:
         return JourneyConfig(
@@ -33,4 +41,6 @@ class JourneySettings(BaseSettings):
             email_schedule=self.email_schedule,
             enrichment_poll_interval=self.enrichment_poll_interval,
             vendor_call_timeout=self.vendor_call_timeout,
+            send_window=self.send_window,
+            send_window_timezone=self.send_window_timezone,
         )

@@ -5,6 +5,9 @@ takes Segment's Webhooks destination. A delivery is verified before it is read, 
 anything starts, and a repeated delivery returns the journey that exists: the workflow ID is the
 user's, so no sender retry can make a second journey. When Temporal is unreachable the answer is
 503 with ``Retry-After``, so the sender retries and nothing is lost.
+
+The routes that stop journeys (unsubscribe links, Resend's and Postmark's bounces and complaints)
+live in ``starter.email_events``; each is on once its secret is set.
 """
 
 from __future__ import annotations
@@ -24,16 +27,23 @@ from importlib import metadata
 from typing import Annotated, Any, Literal, TypeVar
 
 import uvicorn
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from opentelemetry.trace import TracerProvider
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from standardwebhooks.webhooks import Webhook
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.suppression import SuppressionList
+from activities.warehouse import Warehouse
 from common.connection import connect
 from common.serving import ListenError, listen
 from common.serving import log_config as serving_log_config
@@ -42,6 +52,16 @@ from common.telemetry import (
     RequestSpans,
     TelemetryConfigError,
     configure_tracing,
+)
+from common.unsubscribe import SigningKeyError, UnsubscribeTokens, parse_signing_keys
+from starter.email_events import (
+    PostmarkCheck,
+    ResendCheck,
+    accept_unverified_postmark,
+    accept_unverified_resend,
+    email_event_routes,
+    json_body,
+    postmark_basic_auth,
 )
 from starter.journeys import StartedJourney, start_journey
 from starter.segment import (
@@ -74,6 +94,8 @@ _CREATE_SIGNUP_SECRET = (
     """python -c "import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\""""
 )
 _CREATE_SEGMENT_SECRET = 'python -c "import secrets;print(secrets.token_urlsafe(32))"'
+_RESEND = "POST /email-events/resend"
+_POSTMARK = "POST /email-events/postmark"
 
 
 class WebhookSettings(BaseSettings):
@@ -89,6 +111,25 @@ class WebhookSettings(BaseSettings):
     )
     segment_signup_event: str = Field(
         default="Signed Up", description="The Segment track event that starts a journey."
+    )
+    resend_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signing secret (whsec_...) of Resend's webhook to POST /email-events/resend.",
+    )
+    postmark_webhook_user: str | None = Field(
+        default=None,
+        description="Basic-auth user in the URL of Postmark's bounce and spam-complaint webhooks.",
+    )
+    postmark_webhook_password: SecretStr | None = Field(
+        default=None, description="Basic-auth password of Postmark's webhooks."
+    )
+    unsubscribe_signing_keys: SecretStr | None = Field(
+        default=None,
+        description="The worker's UNSUBSCRIBE_SIGNING_KEYS: every key verifies unsubscribe links.",
+    )
+    warehouse_url: str = Field(
+        default="sqlite:///onboarding-warehouse.db",
+        description="The worker's warehouse, where the suppression list lives.",
     )
     webhook_max_body_bytes: int = Field(default=65536, gt=0)
     # Named for the webhook: a generic INSECURE_DEV in a shared environment is too easy to set.
@@ -139,16 +180,24 @@ class TemporalUnavailable(Exception):
     """Temporal did not answer in time; the sender should retry."""
 
 
+def _given(secret: SecretStr | str | None) -> str | None:
+    """A setting's value; blank counts as unset (compose passes unset variables as "")."""
+    value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    return value if value is not None and value.strip() else None
+
+
 def check_secrets(settings: WebhookSettings) -> list[str]:
     """What stops the webhook from starting, one sentence each; empty when it may start.
 
-    A missing secret is allowed only with ``webhook_insecure_dev``; a secret that is set must be usable.
+    A missing signup or Segment secret is allowed only with ``webhook_insecure_dev``; a secret
+    that is set must be usable. The email routes are on once their secrets are set: without
+    them the routes answer 404 (in insecure dev mode, Resend's and Postmark's accept anything).
     """
     problems: list[str] = []
     missing = []
     if settings.signup_webhook_secret is None:
         missing.append(f"SIGNUP_WEBHOOK_SECRET (create one with: {_CREATE_SIGNUP_SECRET})")
-    elif _signup_verifier(settings.signup_webhook_secret) is None:
+    elif _standard_verifier(settings.signup_webhook_secret) is None:
         problems.append(
             "SIGNUP_WEBHOOK_SECRET is not a Standard Webhooks secret (whsec_ and base64): "
             f"create one with: {_CREATE_SIGNUP_SECRET}"
@@ -160,6 +209,7 @@ def check_secrets(settings: WebhookSettings) -> list[str]:
         )
     elif not settings.segment_shared_secret.get_secret_value():
         problems.append("SEGMENT_SHARED_SECRET is empty: set the Segment destination's secret.")
+    problems.extend(_email_route_problems(settings))
     if missing and not settings.webhook_insecure_dev:
         problems.insert(
             0,
@@ -169,7 +219,70 @@ def check_secrets(settings: WebhookSettings) -> list[str]:
     return problems
 
 
-def _signup_verifier(secret: SecretStr) -> Webhook | None:
+def _email_route_problems(settings: WebhookSettings) -> list[str]:
+    problems = []
+    keys = _given(settings.unsubscribe_signing_keys)
+    if keys is not None:
+        try:
+            parse_signing_keys(keys)
+        except SigningKeyError as exc:
+            problems.append(f"{exc}.")
+    resend = _given(settings.resend_webhook_secret)
+    if resend is not None and _standard_verifier(SecretStr(resend)) is None:
+        problems.append(
+            "RESEND_WEBHOOK_SECRET is not a signing secret (whsec_ and base64): copy it from "
+            "the webhook's page in Resend."
+        )
+    user, password = (
+        _given(settings.postmark_webhook_user),
+        _given(settings.postmark_webhook_password),
+    )
+    if (user is None) != (password is None):
+        problems.append(
+            "Set both POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD (the credentials in "
+            "the URL of Postmark's webhooks), or neither."
+        )
+    elif user is not None and ":" in user:
+        problems.append("POSTMARK_WEBHOOK_USER cannot contain ':': choose a user without one.")
+    return problems
+
+
+def _startup_notes(settings: WebhookSettings) -> tuple[list[str], list[str]]:
+    """What the webhook accepts without verifying, or turns away, as (warnings, notes)."""
+    warnings = []
+    for variable, route in (
+        ("SIGNUP_WEBHOOK_SECRET", "POST /signups"),
+        ("SEGMENT_SHARED_SECRET", "POST /segment"),
+    ):
+        if getattr(settings, variable.lower()) is None:
+            warnings.append(
+                f"INSECURE DEV MODE: {variable} is not set, so {route} accepts requests WITHOUT "
+                "verifying signatures: anyone who can reach this port can start journeys."
+            )
+    off = []
+    postmark_unset = _given(settings.postmark_webhook_user) is None
+    for unset, variable, route in (
+        (_given(settings.resend_webhook_secret) is None, "RESEND_WEBHOOK_SECRET", _RESEND),
+        (postmark_unset, "POSTMARK_WEBHOOK_USER and _PASSWORD", _POSTMARK),
+    ):
+        if not unset:
+            continue
+        if settings.webhook_insecure_dev:
+            warnings.append(
+                f"INSECURE DEV MODE: {variable} not set, so {route} accepts requests WITHOUT "
+                "verifying them: anyone who can reach this port can stop journeys."
+            )
+        else:
+            off.append(f"{variable} not set, so {route} answers 404.")
+    if _given(settings.unsubscribe_signing_keys) is None:
+        warnings.append(
+            "UNSUBSCRIBE_SIGNING_KEYS is not set, so every unsubscribe link answers 404: set the "
+            "worker's keys here too (create them with `onboarding unsubscribe-keygen`)."
+        )
+    return warnings, off
+
+
+def _standard_verifier(secret: SecretStr) -> Webhook | None:
     value = secret.get_secret_value().strip().removeprefix("whsec_")
     try:
         # Strict decoding: the library's own silently drops characters that are not base64.
@@ -237,26 +350,34 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
 
 
 def _verify_standard_webhook(
-    verifier: Webhook, body: bytes, msg_id: str | None, timestamp: str | None, signature: str | None
+    verifier: Webhook,
+    body: bytes,
+    msg_id: str | None,
+    timestamp: str | None,
+    signature: str | None,
+    *,
+    prefix: str = "webhook",
 ) -> None:
+    """Standard Webhooks' check; ``prefix`` "svix" names the headers as Svix (Resend) does."""
     if not (msg_id and timestamp and signature):
         raise HTTPException(
-            401, "The webhook-id, webhook-timestamp and webhook-signature headers are required."
+            401, f"The {prefix}-id, {prefix}-timestamp and {prefix}-signature headers are required."
         )
     try:
         sent_at = int(timestamp)
     except ValueError:
-        raise HTTPException(401, "The webhook-timestamp header is not a Unix time.") from None
+        raise HTTPException(401, f"The {prefix}-timestamp header is not a Unix time.") from None
     if abs(time.time() - sent_at) > TIMESTAMP_TOLERANCE_SECONDS:
         raise HTTPException(
-            401, "The webhook-timestamp is more than 5 minutes from now: sign each attempt afresh."
+            401,
+            f"The {prefix}-timestamp is more than 5 minutes from now: sign each attempt afresh.",
         )
     headers = {"webhook-id": msg_id, "webhook-timestamp": timestamp, "webhook-signature": signature}
     try:
         verifier.verify(body, headers, json_parse=False)
     # Malformed headers or bodies raise ValueError, binascii.Error or UnicodeError: all mean 401.
     except Exception:
-        raise HTTPException(401, "The webhook-signature does not match this request.") from None
+        raise HTTPException(401, f"The {prefix}-signature does not match this request.") from None
 
 
 def _without_values(msg: str, given: object) -> str:
@@ -292,18 +413,6 @@ def _parse_segment(body: bytes) -> SegmentEvent:
         return SegmentEvent.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError(_field_errors(exc.errors(include_url=False))) from None
-
-
-def _json_body(model: type[BaseModel], description: str) -> dict[str, Any]:
-    """Document the body in OpenAPI while the route reads the raw bytes it must verify."""
-    schema = model.model_json_schema(by_alias=True)
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {"application/json": {"schema": schema}},
-        }
-    }
 
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -346,18 +455,14 @@ def create_app(
     max_bytes = settings.webhook_max_body_bytes
     signup_event = settings.segment_signup_event
     signup_secret, segment_secret = settings.signup_webhook_secret, settings.segment_shared_secret
-    verifier = _signup_verifier(signup_secret) if signup_secret is not None else None
-    for variable, route in (
-        ("SIGNUP_WEBHOOK_SECRET", "POST /signups"),
-        ("SEGMENT_SHARED_SECRET", "POST /segment"),
-    ):
-        if getattr(settings, variable.lower()) is None:
-            log.warning(
-                "INSECURE DEV MODE: %s is not set, so %s accepts requests WITHOUT verifying "
-                "signatures: anyone who can reach this port can start journeys.",
-                variable,
-                route,
-            )
+    verifier = _standard_verifier(signup_secret) if signup_secret is not None else None
+    email_routes = _email_routes(settings, temporal)
+    # One line for all of them, however many: loud, and read at a glance.
+    warnings, notes = _startup_notes(settings)
+    if warnings:
+        log.warning("%s", " ".join(warnings))
+    if notes:
+        log.info("%s", " ".join(notes))
 
     app = FastAPI(
         title=TITLE,
@@ -378,6 +483,19 @@ def create_app(
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_problem(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette's Allow names one route's methods; /unsubscribe/{token} has two routes.
+            allowed = {
+                method
+                for route in app.router.routes
+                if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE
+                for method in route.methods or ()
+            }
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(TemporalUnavailable)
     async def _unavailable(request: Request, exc: TemporalUnavailable) -> JSONResponse:
         return JSONResponse(
@@ -397,7 +515,7 @@ def create_app(
         response_model=JourneyAccepted,
         responses=_PROBLEMS,
         summary="Start a user's journey from a signup signed per Standard Webhooks",
-        openapi_extra=_json_body(Signup, "The product's signup, signed per Standard Webhooks."),
+        openapi_extra=json_body(Signup, "The product's signup, signed per Standard Webhooks."),
     )
     async def receive_signup(
         request: Request,
@@ -430,7 +548,7 @@ def create_app(
             **_PROBLEMS,
         },
         summary="Start a user's journey from Segment's Webhooks destination",
-        openapi_extra=_json_body(
+        openapi_extra=json_body(
             SegmentEvent, f"A Segment message; a track '{signup_event}' starts a journey."
         ),
     )
@@ -466,6 +584,8 @@ def create_app(
         )
         return JSONResponse(accepted.model_dump(), status_code=202)
 
+    app.include_router(email_routes)
+
     @app.get(
         "/healthz",
         response_model=Health,
@@ -486,6 +606,74 @@ def create_app(
         )
 
     return app
+
+
+async def _signal(client: Client, journey_id: str, name: str) -> None:
+    try:
+        await client.get_workflow_handle(journey_id).signal(name)
+    except RPCError as exc:
+        # An ended or unknown journey sends nothing more anyway.
+        if exc.status == RPCStatusCode.NOT_FOUND or "already completed" in exc.message:
+            return
+        raise
+
+
+def _svix_check(verifier: Webhook) -> ResendCheck:
+    def check(
+        body: bytes, msg_id: str | None, timestamp: str | None, signature: str | None
+    ) -> None:
+        _verify_standard_webhook(verifier, body, msg_id, timestamp, signature, prefix="svix")
+
+    return check
+
+
+def _email_routes(settings: WebhookSettings, temporal: _Temporal) -> APIRouter:
+    """Unsubscribe links and provider events, as far as their secrets are set."""
+    try:
+        warehouse = Warehouse(settings.warehouse_url)
+    except (ArgumentError, NoSuchModuleError, ImportError):
+        raise WebhookConfigError(
+            "WAREHOUSE_URL is not a database URL SQLAlchemy can open: use the worker's, e.g. "
+            "sqlite:///onboarding-warehouse.db or postgresql+psycopg://user@host/db."
+        ) from None
+    insecure = settings.webhook_insecure_dev
+    keys = _given(settings.unsubscribe_signing_keys)
+    resend_secret = _given(settings.resend_webhook_secret)
+    resend = _standard_verifier(SecretStr(resend_secret)) if resend_secret else None
+    check_resend: ResendCheck | None = accept_unverified_resend if insecure else None
+    if resend is not None:
+        check_resend = _svix_check(resend)
+    user, password = (
+        _given(settings.postmark_webhook_user),
+        _given(settings.postmark_webhook_password),
+    )
+    check_postmark: PostmarkCheck | None = accept_unverified_postmark if insecure else None
+    if user is not None and password is not None:
+        check_postmark = postmark_basic_auth(user, password)
+
+    async def signal(journey_id: str, name: str) -> bool:
+        try:
+            await temporal.call(lambda client: _signal(client, journey_id, name))
+        except TemporalUnavailable:
+            return False
+        return True
+
+    return email_event_routes(
+        # The webhook holds no hash key: events name emails, whose rows hold the hash.
+        SuppressionList(warehouse, hash_key=None),
+        UnsubscribeTokens(parse_signing_keys(keys)) if keys else None,
+        signal,
+        read_body=_read_body,
+        max_body_bytes=settings.webhook_max_body_bytes,
+        check_resend=check_resend,
+        check_postmark=check_postmark,
+        retry_after_seconds=RETRY_AFTER_SECONDS,
+        problems={
+            **_PROBLEMS,
+            404: {"model": Problem, "description": "This endpoint is not configured."},
+            422: {"model": FieldProblems, "description": "The body is not a valid event."},
+        },
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -538,7 +726,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, insecure_dev: bool = False)
     )
     shown = "127.0.0.1" if host in {"0.0.0.0", ""} else host
     log.info(
-        "Signup webhook on http://%s:%d: POST /signups, POST /segment; docs at /docs.",
+        "Signup webhook on http://%s:%d: POST /signups, POST /segment, GET and POST "
+        "/unsubscribe/{token}, POST /email-events/resend, POST /email-events/postmark; "
+        "docs at /docs.",
         shown,
         sock.getsockname()[1],
     )

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.settings import VendorSettings
 from common.encryption import KEYS_ENV
 from devstack.processes import executable as binary
+from devstack.stack import LOCAL_EMAIL_SETTINGS
 from devstack.temporal import dev_server_flags
 from sandbox import SandboxServer
 from tests.security.support import TEST_ENCRYPTION_KEYS, reading_converter
@@ -75,6 +76,11 @@ def vendor_settings(sandbox: SandboxServer, tmp_path: Path) -> VendorSettings:
         **env,
         warehouse_url=f"sqlite:///{tmp_path / 'warehouse.db'}",
         http_timeout_seconds=5,
+        **{
+            name.lower(): value
+            for name, value in LOCAL_EMAIL_SETTINGS.items()
+            if name.lower() in VendorSettings.model_fields
+        },
         _env_file=None,
     )
 

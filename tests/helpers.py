@@ -9,6 +9,9 @@ from pathlib import Path
 
 from temporalio.client import WorkflowHandle
 
+from activities.contracts import OnboardingEmail
+from activities.email_content import EmailContent
+from activities.mailroom import OutgoingEmail, email_reference
 from devstack import stack
 from devstack.processes import executable, spawn
 from sandbox import SandboxServer
@@ -53,3 +56,13 @@ async def wait_for_emails(
     while (await handle.query(OnboardingJourney.state)).emails_sent < count:
         assert time.monotonic() < deadline, f"email {count} was never sent"
         await asyncio.sleep(0.1)
+
+
+def outgoing(email: OnboardingEmail, workflow_id: str = "onboarding-u-42") -> OutgoingEmail:
+    """``email`` as the mailroom hands it to a provider, with a fixed body."""
+    return OutgoingEmail(
+        request=email,
+        content=EmailContent(subject="Welcome", text="Hello", html="<p>Hello</p>"),
+        reference=email_reference(workflow_id, email.number),
+        unsubscribe_url="https://journeys.example/unsubscribe/token",
+    )

@@ -33,7 +33,9 @@ from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from activities.contracts import vendor_task_queue
 from activities.dispatch_hold import DispatchHold
+from activities.email_content import EmailTemplates
 from activities.enrichment import ClearbitEnrichment
+from activities.mailroom import Mailroom
 from activities.onboarding_email import ResendEmail
 from activities.peopledatalabs import PeopleDataLabsEnrichment
 from activities.postmark import PostmarkEmail
@@ -42,17 +44,19 @@ from activities.sales_alert import SlackSalesAlert
 from activities.settings import VendorSettings
 from activities.slack_webhook import SlackWebhookSalesAlert
 from activities.spend import SpendLedger
+from activities.suppression import SuppressionList, parse_hash_key
 from activities.technographics import BuiltWithTechnographics
 from activities.vendors import PROVIDERS, VENDORS
 from activities.wappalyzer import WappalyzerTechnographics
 from activities.warehouse import Warehouse
 from common.telemetry import instrument_http_client
+from common.unsubscribe import UnsubscribeTokens, parse_signing_keys
 from worker import operator_log
 from worker.sandbox_runner import CompiledSandboxRunner
 from worker.settings import WorkerSettings
 from workflows import search_attributes
 from workflows.journey import OnboardingJourney
-from workflows.models import TASK_QUEUE
+from workflows.models import TASK_QUEUE, JourneyConfig
 
 log = logging.getLogger("onboarding.worker")
 
@@ -105,6 +109,33 @@ def providers(
     }
 
 
+def mailroom(settings: VendorSettings, warehouse: Warehouse) -> Mailroom:
+    """What every email goes through; raises ValueError (one line) on an email setting that
+    cannot be used, and EmailTemplatesError on a missing or broken template."""
+    if not settings.sender_postal_address.strip():
+        raise ValueError(
+            "SENDER_POSTAL_ADDRESS is not set: every email must show the sender's postal "
+            "address (CAN-SPAM)"
+        )
+    for variable, hint in (
+        ("UNSUBSCRIBE_SIGNING_KEYS", "onboarding unsubscribe-keygen k1"),
+        ("SUPPRESSION_HASH_KEY", "onboarding suppression-keygen"),
+    ):
+        if not getattr(settings, variable.lower()).get_secret_value().strip():
+            raise ValueError(f"{variable} is not set: create it with `{hint}`")
+    templates = EmailTemplates(settings.email_templates_dir)
+    templates.check(JourneyConfig().integrated_technologies)
+    return Mailroom(
+        templates,
+        UnsubscribeTokens(parse_signing_keys(settings.unsubscribe_signing_keys.get_secret_value())),
+        SuppressionList(
+            warehouse, parse_hash_key(settings.suppression_hash_key.get_secret_value())
+        ),
+        public_base_url=settings.public_base_url,
+        postal_address=settings.sender_postal_address.strip(),
+    )
+
+
 async def run_worker(
     client: Client,
     settings: VendorSettings,
@@ -127,7 +158,9 @@ async def run_worker(
         # Every vendor answer goes into the spend ledger, whichever activity asked.
         http.event_hooks["response"].append(SpendLedger(warehouse).record_response)
         callable_providers = providers(http, settings, warehouse)
-        roles = RoleActivities(settings, callable_providers).by_activity()
+        roles = RoleActivities(
+            settings, callable_providers, mailroom(settings, warehouse)
+        ).by_activity()
         # Each queue, the role's activity it carries and the rate the server holds it to: the
         # role's queue at its first configured provider's limit, each provider's at its own.
         queues: dict[str, tuple[Callable[..., Any], float]] = {

@@ -3,10 +3,14 @@
 Enrich the signup (the configured providers in turn, until one has a match) and save the payload.
 An enterprise (more employees than the threshold) gets a sales alert. Anyone else: look the
 company's stack up and save it; if the stack has a technology we integrate with, send the
-onboarding emails on their schedule. Which vendor serves each role is the worker's configuration:
-every answer names its provider, and the journey's path and warehouse rows name it too. ``unsubscribe`` and ``convert`` stop the journey before its next outbound step;
-``pause`` holds it there (the email schedule shifts by the paused time) until ``resume``;
-the ``reschedule`` update moves the next email.
+onboarding emails on their schedule, each inside the send window of the reader's time zone.
+Which vendor serves each role is the worker's configuration: every answer names its provider,
+and the journey's path and warehouse rows name it too.
+
+``unsubscribe`` and ``convert`` (and ``bounced``, ``complained``: the email events) stop the
+journey before its next outbound step; an address on the suppression list gets no email either,
+whichever journey it is in. ``pause`` holds the journey there (the email schedule shifts by the
+paused time) until ``resume``; the ``reschedule`` update moves the next email.
 
 The rules it decides with are in ``rules.py``; how it calls activities in ``calls.py``; what it
 publishes about itself (search attributes, current details, metrics) in ``status.py``.
@@ -58,7 +62,9 @@ with workflow.unsafe.imports_passed_through():
         EmailClock,
         employees_lower_bound,
         integrated_technology,
+        local_time,
         segment_of,
+        send_window_zone,
         size_text,
     )
     from workflows.status import JourneyStatus, count
@@ -93,6 +99,7 @@ class OnboardingJourney:
         if enrichment.status is not EnrichmentStatus.FOUND or enrichment.payload is None:
             return self._end(Outcome.NOT_ENRICHED, f"{by}: no person or company found")
         await self._save(Stage.SAVING_ENRICHMENT, "enrichment", enrichment)
+        self._state.time_zone = send_window_zone(enrichment.time_zone, config)
         company = enrichment.company
         if company is None:
             return self._end(Outcome.NO_COMPANY, f"{by}: person found, no company")
@@ -124,13 +131,25 @@ class OnboardingJourney:
         if self._stop:
             return self._end(self._stop)
 
-        await self._send_emails(signup, technology)
+        suppressed = await self._send_emails(signup, technology)
+        if suppressed is not None:
+            return self._end(suppressed)
         return self._end(self._stop or Outcome.EMAILS_COMPLETED)
 
     @workflow.signal
     def unsubscribe(self) -> None:
         """No further email; the journey ends ``unsubscribed``."""
         self._stop = self._stop or Outcome.UNSUBSCRIBED
+
+    @workflow.signal
+    def bounced(self) -> None:
+        """An email bounced for good: no further email; the journey ends ``bounced``."""
+        self._stop = self._stop or Outcome.BOUNCED
+
+    @workflow.signal
+    def complained(self) -> None:
+        """The reader marked an email as spam: no further email; the journey ends ``complained``."""
+        self._stop = self._stop or Outcome.COMPLAINED
 
     @workflow.signal
     def convert(self) -> None:
@@ -168,7 +187,8 @@ class OnboardingJourney:
     def _check_reschedule(self, request: RescheduleRequest) -> None:
         if self._state.outcome is not None:
             raise ValueError(f"the journey has already ended ({self._state.outcome})")
-        if self._state.next_email_number is None or self._state.stage is not Stage.WAITING_EMAIL:
+        waiting = (Stage.WAITING_EMAIL, Stage.WAITING_SEND_WINDOW)
+        if self._state.next_email_number is None or self._state.stage not in waiting:
             raise ValueError("no email is waiting to be sent")
         if request.send_at < workflow.now():
             raise ValueError("the new time is in the past")
@@ -296,13 +316,14 @@ class OnboardingJourney:
             if not await self._may_proceed():
                 return stack
 
-    async def _send_emails(self, signup: Signup, technology: str) -> None:
+    async def _send_emails(self, signup: Signup, technology: str) -> Outcome | None:
+        """Send the sequence; the outcome when the address turned out to be suppressed."""
         self._emails.started_at = workflow.now()
         total = len(self._config.email_schedule)
         for number in range(1, total + 1):
             self._state.next_email_number = number
             if not await self._wait_for_email(number, total):
-                return
+                return None
             self._status.set_stage(Stage.SENDING_EMAIL)
             email = OnboardingEmail(
                 number=number,
@@ -313,6 +334,9 @@ class OnboardingJourney:
             )
             summary = f"onboarding email {number} of {total}"
             sent = await self._call(SEND_ONBOARDING_EMAIL, email, EmailSent, summary)
+            if sent.suppressed:
+                self._status.step(f"email {number} not sent: the address is {sent.suppressed}")
+                return Outcome(sent.suppressed)
             self._emails.sent(number, workflow.now())
             self._state.emails.append(
                 SentEmail(
@@ -329,10 +353,13 @@ class OnboardingJourney:
             count("onboarding_emails_sent", "Onboarding emails sent.")
         self._state.next_email_number = None
         self._state.next_email_due_at = None
+        return None
 
     async def _wait_for_email(self, number: int, total: int) -> bool:
-        """Wait until email ``number`` is due, following pauses and reschedules; False if stopped."""
+        """Wait until email ``number`` is due and the send window is open, following pauses
+        and reschedules; False if stopped."""
         gap = self._emails.gap_before(number)
+        held_until: datetime | None = None
         while True:
             due = self._emails.due_at(number, workflow.now())
             self._state.next_email_due_at = due
@@ -342,17 +369,31 @@ class OnboardingJourney:
                 await self._may_proceed()
                 continue
             wait = due - workflow.now()
+            summary = f"wait {format_offset(gap)} before email {number} of {total}"
             if wait <= timedelta(0):
-                return True
-            self._status.set_stage(Stage.WAITING_EMAIL)
+                opens = self._config.send_window.next_opening(workflow.now(), self._zone())
+                self._state.send_window_opens_at = opens
+                if opens is None:
+                    return True
+                wait = opens - workflow.now()
+                summary = f"send window opens {local_time(opens, self._zone())}"
+                self._status.set_stage(Stage.WAITING_SEND_WINDOW)
+                if opens != held_until:
+                    held_until = opens
+                    self._status.step(f"email {number} held: {summary}")
+            else:
+                self._status.set_stage(Stage.WAITING_EMAIL)
             self._wake = False
             self._status.flush()
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._stop is not None or self._state.paused or self._wake,
                     timeout=wait,
-                    timeout_summary=f"wait {format_offset(gap)} before email {number} of {total}",
+                    timeout_summary=summary,
                 )
+
+    def _zone(self) -> str:
+        return self._state.time_zone or self._config.send_window_timezone
 
     # Waiting, and what every step shares.
 

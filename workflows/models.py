@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from common.durations import is_offset, parse_duration, parse_offset
+from workflows.send_window import ALWAYS_OPEN, SendWindow, parse_send_window, valid_time_zone
 
 TASK_QUEUE = "onboarding"
 WORKFLOW_ID_PREFIX = "onboarding-"
@@ -60,6 +61,7 @@ def parse_technologies(value: object) -> object:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 EmailSchedule = Annotated[list[timedelta], BeforeValidator(parse_schedule)]
 Technologies = Annotated[list[str], BeforeValidator(parse_technologies)]
+Window = Annotated[SendWindow, BeforeValidator(parse_send_window)]
 
 
 class Signup(BaseModel):
@@ -141,6 +143,25 @@ class JourneyConfig(BaseModel):
     vendor_call_timeout: Duration = Field(
         default=timedelta(seconds=30), description="Start-to-close timeout of one vendor call."
     )
+    send_window: Window = Field(
+        default=ALWAYS_OPEN,
+        description=(
+            "When emails may go out, in the reader's time zone, e.g. 'mon-fri 09:00-18:00'; "
+            "an email due outside it waits for its next opening."
+        ),
+    )
+    send_window_timezone: str = Field(
+        default="UTC",
+        description="The IANA time zone of the send window when enrichment gives none.",
+    )
+
+    @field_validator("send_window_timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        zone = valid_time_zone(value)
+        if zone is None:
+            raise ValueError(f"'{value}' is not an IANA time zone, e.g. Europe/Berlin")
+        return zone
 
     @model_validator(mode="after")
     def _schedule_is_ordered(self) -> JourneyConfig:
@@ -171,6 +192,7 @@ class Stage(StrEnum):
     SAVING_STACK = "saving_stack"
     SENDING_EMAIL = "sending_email"
     WAITING_EMAIL = "waiting_email"
+    WAITING_SEND_WINDOW = "waiting_send_window"
     DONE = "done"
 
 
@@ -189,6 +211,8 @@ class Outcome(StrEnum):
     INVALID_EMAIL = "invalid_email"
     UNSUBSCRIBED = "unsubscribed"
     CONVERTED = "converted"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
 
 
 class RescheduleRequest(BaseModel):
@@ -216,6 +240,12 @@ class JourneyState(BaseModel):
     emails: list[SentEmail] = Field(default_factory=list)
     next_email_number: int | None = None
     next_email_due_at: datetime | None = None
+    time_zone: str | None = Field(
+        default=None, description="The time zone the send window is read in for this reader."
+    )
+    send_window_opens_at: datetime | None = Field(
+        default=None, description="While an email waits for the send window: when it opens."
+    )
     sales_alerted: bool = False
     paused: bool = False
     enrichment_polls: int = 0

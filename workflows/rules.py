@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from activities.contracts import Company
-from workflows.models import Segment
+from workflows.models import JourneyConfig, Segment
+from workflows.send_window import valid_time_zone
 
 _RANGE_LOWER_BOUND = re.compile(r"^\s*(\d+)\s*([kK])?")
 
@@ -45,6 +47,20 @@ def integrated_technology(stack: list[str], integrated: list[str]) -> str | None
     """The first technology we integrate with (in configuration order) that the stack contains."""
     present = {name.casefold() for name in stack}
     return next((tech for tech in integrated if tech.casefold() in present), None)
+
+
+def send_window_zone(enriched: str | None, config: JourneyConfig) -> str:
+    """The reader's time zone where enrichment gave a real one, else the configured default."""
+    return valid_time_zone(enriched) or config.send_window_timezone
+
+
+def local_time(moment: datetime, zone: str) -> str:
+    """``2026-12-07 09:00 Europe/Berlin (08:00 UTC)``: for the path and the timer's summary."""
+    local = moment.astimezone(ZoneInfo(zone))
+    utc = moment.astimezone(ZoneInfo("UTC"))
+    if zone == "UTC":
+        return f"{utc:%Y-%m-%d %H:%M} UTC"
+    return f"{local:%Y-%m-%d %H:%M} {zone} ({utc:%H:%M} UTC)"
 
 
 def email_due_at(

@@ -65,6 +65,7 @@ class JourneyStatus:
         self.state.paused = False
         self.state.next_email_number = None
         self.state.next_email_due_at = None
+        self.state.send_window_opens_at = None
         self.set_stage(Stage.DONE)
         self.upsert(sa.JOURNEY_OUTCOME.value_set(outcome))
         self.flush()
@@ -91,6 +92,9 @@ class JourneyStatus:
                 f" · email {state.next_email_number} due {due:%Y-%m-%d %H:%M:%S} UTC" if due else ""
             )
             lines.append(f"**Emails sent:** {state.emails_sent}{when}")
+        if state.stage is Stage.WAITING_SEND_WINDOW and state.send_window_opens_at:
+            opens = state.send_window_opens_at
+            lines.append(f"**Send window opens:** {opens:%Y-%m-%d %H:%M:%S} UTC")
         if state.outcome:
             lines.append(f"**Outcome:** {state.outcome}")
         lines += ["", "**Path so far**", *(f"1. {step}" for step in state.path)]

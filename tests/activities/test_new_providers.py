@@ -40,7 +40,7 @@ from activities.contracts import (
     TechnographicsRequest,
     TechnographicsStatus,
 )
-from activities.email_content import onboarding_email
+from activities.mailroom import email_reference
 from activities.peopledatalabs import PeopleDataLabsEnrichment, bare_domain, retry_after
 from activities.postmark import PostmarkEmail, journey_email
 from activities.sales_alert import alert_message, run_link
@@ -49,6 +49,7 @@ from activities.slack_webhook import SlackWebhookSalesAlert
 from activities.spend import SpendLedger, endpoint_of, is_billed
 from activities.wappalyzer import WappalyzerTechnographics
 from activities.warehouse import Warehouse
+from tests.helpers import outgoing
 
 JOURNEY = "onboarding-u-42"
 WEBHOOK_SECRET = "xyzzy-webhook-secret"
@@ -451,11 +452,11 @@ async def test_postmark_sends_the_email_marked_with_its_journey_and_step(
     vendor: ScriptedVendor, settings: VendorSettings, http: httpx.AsyncClient
 ) -> None:
     vendor.script = [Reply(json=SENT)]
-    sent = await attempt().run(PostmarkEmail(http, settings).send, EMAIL)
+    sent = await attempt().run(PostmarkEmail(http, settings).send, outgoing(EMAIL))
 
     assert sent.message_id == "pm-1"
     (call,) = vendor.seen  # a first attempt does not search
-    content = onboarding_email(2, 3, "Sam", "Shopify")
+    content = outgoing(EMAIL).content
     assert (call.method, call.path) == ("POST", "/email")
     assert call.body == {
         "From": "Onboarding <onboarding@example.com>",
@@ -464,7 +465,14 @@ async def test_postmark_sends_the_email_marked_with_its_journey_and_step(
         "HtmlBody": content.html,
         "TextBody": content.text,
         "Tag": "onboarding-email-2",
-        "Metadata": {"journey_email": f"{JOURNEY}/email-2"},
+        "Metadata": {
+            "journey_email": f"{JOURNEY}/email-2",
+            "email_ref": email_reference(JOURNEY, 2),
+        },
+        "Headers": [
+            {"Name": "List-Unsubscribe", "Value": "<https://journeys.example/unsubscribe/token>"},
+            {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+        ],
         "MessageStream": "onboarding",
     }
     assert call.headers["x-postmark-server-token"] == "pm-token"
@@ -476,7 +484,7 @@ async def test_postmark_retry_finds_the_earlier_send_and_does_not_resend(
 ) -> None:
     found = {"TotalCount": 1, "Messages": [{"MessageID": "pm-first", "Metadata": {}}]}
     vendor.script = [Reply(json=found)]
-    sent = await attempt(2).run(PostmarkEmail(http, settings).send, EMAIL)
+    sent = await attempt(2).run(PostmarkEmail(http, settings).send, outgoing(EMAIL))
 
     assert sent.message_id == "pm-first"
     (search,) = vendor.seen
@@ -500,7 +508,7 @@ async def test_postmark_sends_when_the_search_finds_nothing(
 ) -> None:
     vendor.script = [Reply(json={"TotalCount": 0, "Messages": []}), Reply(json=SENT)]
     email = EMAIL.model_copy(update={"attempted": attempted})
-    sent = await attempt(number).run(PostmarkEmail(http, settings).send, email)
+    sent = await attempt(number).run(PostmarkEmail(http, settings).send, outgoing(email))
 
     assert sent.message_id == "pm-1"
     assert [(c.method, c.path) for c in vendor.seen] == [
@@ -518,12 +526,12 @@ async def test_postmark_marks_long_journey_ids_within_metadata_limits(
 ) -> None:
     long_id = "onboarding-" + "u" * 128
     vendor.script = [Reply(json={"TotalCount": 0}), Reply(json=SENT)]
-    await attempt(2, workflow_id=long_id).run(PostmarkEmail(http, settings).send, EMAIL)
+    await attempt(2, workflow_id=long_id).run(PostmarkEmail(http, settings).send, outgoing(EMAIL))
 
     marker = journey_email(long_id, 2)
     assert len(marker) <= 80 and marker == journey_email(long_id, 2) != journey_email(long_id, 3)
     assert vendor.seen[0].query["metadata_journey_email"] == marker
-    assert vendor.seen[1].body["Metadata"] == {"journey_email": marker}
+    assert vendor.seen[1].body["Metadata"]["journey_email"] == marker
     assert journey_email(JOURNEY, 1) == f"{JOURNEY}/email-1"
 
 
@@ -574,7 +582,7 @@ async def test_postmark_failures(
     words: str,
 ) -> None:
     vendor.script = [reply]
-    error = await failure(PostmarkEmail(http, settings).send, EMAIL)
+    error = await failure(PostmarkEmail(http, settings).send, outgoing(EMAIL))
     assert error.type == kind
     assert error.non_retryable == (kind == vendor_http.REJECTED)
     assert words in str(error) and "@" not in str(error) and "pm-token" not in str(error)

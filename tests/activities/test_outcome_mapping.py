@@ -36,6 +36,7 @@ from activities.vendors import VENDOR_NAMES
 from activities.vendors import VENDORS as TABLE
 from activities.wappalyzer import WappalyzerTechnographics
 from sandbox.server import SandboxServer
+from tests.helpers import outgoing
 from worker.main import http_client
 
 
@@ -77,7 +78,7 @@ def calls(settings: VendorSettings, http: httpx.AsyncClient) -> dict[str, Any]:
             TechnographicsRequest(domain="shopbright.example"),
         ),
         "slack": (SlackSalesAlert(http, settings).post, ALERT),
-        "resend": (ResendEmail(http, settings).send, EMAIL),
+        "resend": (ResendEmail(http, settings).send, outgoing(EMAIL)),
         "peopledatalabs": (
             PeopleDataLabsEnrichment(http, settings).enrich,
             EnrichmentRequest(email="ada@globex.example"),
@@ -87,7 +88,7 @@ def calls(settings: VendorSettings, http: httpx.AsyncClient) -> dict[str, Any]:
             TechnographicsRequest(domain="shopbright.example"),
         ),
         "slack-webhook": (SlackWebhookSalesAlert(http, settings).post, ALERT),
-        "postmark": (PostmarkEmail(http, settings).send, EMAIL),
+        "postmark": (PostmarkEmail(http, settings).send, outgoing(EMAIL)),
     }
 
 
@@ -321,7 +322,7 @@ async def test_resend_422_fails_the_journey(
             }
         ],
     )
-    error = await failure(env, ResendEmail(http, vendor_settings).send, EMAIL)
+    error = await failure(env, ResendEmail(http, vendor_settings).send, outgoing(EMAIL))
     assert error.type == vendor_http.REJECTED
     assert error.non_retryable
     assert "Invalid `to` field" in str(error)
@@ -346,7 +347,7 @@ async def test_failure_messages_never_quote_an_email(
             }
         ],
     )
-    error = await failure(env, ResendEmail(http, vendor_settings).send, EMAIL)
+    error = await failure(env, ResendEmail(http, vendor_settings).send, outgoing(EMAIL))
     assert "shopbright.example" not in str(error)
     assert "Invalid `to` field: <email>" in str(error)
 
@@ -358,8 +359,8 @@ async def test_a_repeated_send_reuses_its_idempotency_key(
     http: httpx.AsyncClient,
 ) -> None:
     send = ResendEmail(http, vendor_settings).send
-    first = await env.run(send, EMAIL)
-    again = await env.run(send, EMAIL)
+    first = await env.run(send, outgoing(EMAIL))
+    again = await env.run(send, outgoing(EMAIL))
     assert again.message_id == first.message_id
     keys = {c["idempotency_key"] for c in sandbox.state.calls("resend")}
     assert keys == {"onboarding-u-42/email-2"}

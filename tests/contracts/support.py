@@ -21,7 +21,7 @@ from activities.settings import VendorSettings, provider_overrides
 from activities.vendors import PROVIDERS, VENDORS
 from activities.warehouse import Warehouse
 from sandbox.server import SandboxServer
-from worker.main import http_client, providers
+from worker.main import http_client, mailroom, providers
 
 RETRY_AFTER = 7
 
@@ -56,7 +56,9 @@ async def role_activities(settings: VendorSettings) -> AsyncIterator[RoleActivit
     warehouse = Warehouse(settings.warehouse_url)
     try:
         async with http_client(settings) as http:
-            yield RoleActivities(settings, providers(http, settings, warehouse))
+            yield RoleActivities(
+                settings, providers(http, settings, warehouse), mailroom(settings, warehouse)
+            )
     finally:
         warehouse.close()
 

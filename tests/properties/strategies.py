@@ -240,3 +240,32 @@ segment_addresses_everywhere = st.builds(
     st.fixed_dictionaries({}, optional={name: padded_emails for name in _TRAITS}),
     st.fixed_dictionaries({}, optional={name: padded_emails for name in _TRAITS}),
 )
+
+
+# --- email events: what the generated bodies become once they name an email the webhook knows ---
+
+_RESEND_ACTED_ON = ("email.bounced", "email.complained")
+
+
+def naming_an_email(path: str, body: object, reference: str) -> st.SearchStrategy[object]:
+    """``body`` as generated, or (when its shape allows) naming the email ``reference`` with an
+    event kind the webhook acts on. Only strings are replaced by strings and entries added to
+    objects that are already objects, so a body the schema calls invalid stays invalid."""
+    variants: list[object] = [body]
+    if not isinstance(body, dict):
+        return st.just(body)
+    if path == "/email-events/resend":
+        data = body.get("data")
+        if isinstance(body.get("type"), str) and isinstance(data, dict):
+            tags = data.get("tags")
+            if isinstance(tags, dict):
+                for kind in _RESEND_ACTED_ON:
+                    named = {**data, "tags": {**tags, "email_ref": reference}}
+                    variants.append({**body, "type": kind, "data": named})
+    elif path == "/email-events/postmark":
+        metadata = body.get("Metadata")
+        if isinstance(body.get("RecordType"), str) and isinstance(metadata, dict):
+            for record_type in ("Bounce", "SpamComplaint"):
+                named_metadata = {**metadata, "email_ref": reference}
+                variants.append({**body, "RecordType": record_type, "Metadata": named_metadata})
+    return st.sampled_from(variants)
