@@ -121,6 +121,9 @@ class DevStack:
         self.settings = dict(settings or {})
         self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
         self.segment_secret = secrets.token_urlsafe(32)
+        # The email providers' webhooks: Resend signs the Svix way, Postmark uses basic auth.
+        self.resend_secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.postmark_user, self.postmark_password = "postmark", secrets.token_urlsafe(24)
         self.encryption_keys = encryption_keys or generate_key("devstack")
         # The SDK's own retry warnings while the server is away would bury the caller's report.
         self.runtime = runtime or quiet_runtime()
@@ -161,6 +164,9 @@ class DevStack:
             KEYS_ENV: self.encryption_keys,
             "SEGMENT_SHARED_SECRET": self.segment_secret,
             "PUBLIC_BASE_URL": self.webhook_url,
+            "RESEND_WEBHOOK_SECRET": self.resend_secret,
+            "POSTMARK_WEBHOOK_USER": self.postmark_user,
+            "POSTMARK_WEBHOOK_PASSWORD": self.postmark_password,
             # Faults and the engine are measured here, not the vendors' limits.
             "VENDOR_RATE_LIMITS": UNTHROTTLED_VENDORS,
             "PYTHONUNBUFFERED": "1",

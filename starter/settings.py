@@ -26,7 +26,7 @@ class JourneySettings(BaseSettings):
     )
     enrichment_poll_interval: Duration = timedelta(minutes=1)
     vendor_call_timeout: Duration = timedelta(seconds=30)
-    send_window: Window = Field(
+    send_window: Annotated[Window, NoDecode] = Field(
         default_factory=lambda: SendWindow.parse("09:00-18:00"),
         description="When emails may go out in the reader's time zone, e.g. mon-fri 09:00-18:00.",
     )
