@@ -59,6 +59,7 @@ async def settle(client: Client, journeys: list[Journey]) -> None:
             if status == WorkflowExecutionStatus.COMPLETED:
                 state = await _retrying(handle.result)
                 journey.outcome = str(state.outcome)
+                journey.emails_sent = state.emails_sent
             elif status == WorkflowExecutionStatus.FAILED:
                 try:
                     await handle.result()

@@ -98,10 +98,35 @@ def parse_options(argv: list[str] | None = None) -> Options:
         default="kill",
         help="how the dev server is stopped mid-run (kill)",
     )
+    parser.add_argument(
+        "--unsubscribe-rate",
+        type=float,
+        default=0.1,
+        help="share of the journeys that send emails which one-click unsubscribe after email 1 "
+        "(0.1; above 0, at least one)",
+    )
+    parser.add_argument(
+        "--bounce-rate",
+        type=float,
+        default=0.1,
+        help="share whose email 1 bounces for good, the event delivered twice (0.1)",
+    )
+    parser.add_argument(
+        "--complaint-rate",
+        type=float,
+        default=0.05,
+        help="share whose reader marks email 1 as spam (0.05)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run's directory")
     args = parser.parse_args(argv)
     if args.journeys < 1 or args.kills < 0 or args.alert_crash_trials < 0:
         parser.error("--journeys must be at least 1; --kills and --alert-crash-trials 0 or more")
+    event_rates = (args.unsubscribe_rate, args.bounce_rate, args.complaint_rate)
+    if any(not 0 <= rate <= 1 for rate in event_rates) or sum(event_rates) > 1:
+        parser.error(
+            "--unsubscribe-rate, --bounce-rate and --complaint-rate are shares from 0 to 1, "
+            "together at most 1"
+        )
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     window = Options.window_for(args.journeys)
     return Options(
@@ -119,6 +144,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
         slow_rate=args.slow_rate,
         server_signal=args.server_signal,
         keep=args.keep,
+        unsubscribe_rate=args.unsubscribe_rate,
+        bounce_rate=args.bounce_rate,
+        complaint_rate=args.complaint_rate,
     )
 
 

@@ -5,8 +5,10 @@ sandbox in this process with faults injected (5xx, 429 with Retry-After, answers
 activity timeout). Signups arrive through the webhook, spread over a window. Meanwhile a worker
 is SIGKILLed at random moments and replaced at once, and the dev server is killed once and started
 again on the same port and database; the workers and the webhook must find it by themselves.
-Then, Slack answering late, a worker is SIGKILLed each time Slack has just stored a sales alert,
-before its answer arrives: the retry must find the alert instead of posting it twice.
+Meanwhile too, a share of the journeys that send emails gets an email event a while after its
+email 1 was accepted (``email_events``): a one-click unsubscribe, or a bounce delivered twice, or
+a complaint. Then, Slack answering late, a worker is SIGKILLed each time Slack has just stored a
+sales alert, before its answer arrives: the retry must find the alert instead of posting it twice.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,7 @@ from rich.progress import Progress, TaskID
 from activities.contracts import POST_SALES_ALERT
 from chaos import outcomes
 from chaos.checks import Journey
+from chaos.email_events import BOUNCE, COMPLAINT, UNSUBSCRIBE, EmailEventSender, plan_email_events
 from chaos.signups import Sender, enterprise_signups, signups
 from common.encryption import generate_key
 from devstack.stack import DevStack
@@ -41,6 +45,9 @@ JOURNEY_SETTINGS = {
     "HTTP_TIMEOUT_SECONDS": "2",
 }
 SLOW_SECONDS = 4.0
+# An email event comes up to this long after the journey's email 1 was accepted: past the last
+# email's due time (6 s), so most stop a journey mid-sequence and a few arrive after its end.
+EMAIL_EVENT_LATEST_SECONDS = 7.0
 # Crash-after-post trials: Slack holds every answer this long (lookups included, so a retry's
 # conversations.list + conversations.history still fit in one activity timeout).
 ALERT_LATENCY_SECONDS = 1.2
@@ -65,6 +72,9 @@ class Options:
     slow_rate: float
     server_signal: str
     keep: bool
+    unsubscribe_rate: float
+    bounce_rate: float
+    complaint_rate: float
 
     @property
     def start_window(self) -> float:
@@ -133,12 +143,17 @@ class Scenario:
             on_event=self.event,
         )
         self.sender = Sender(f"{self.stack.webhook_url}/signups", self.stack.secret, self.event)
+        self.email_events = EmailEventSender(self.stack, self.record)
         self.done = Disturbances()
         self._follow_ups: list[asyncio.Task[None]] = []
 
     def event(self, text: str) -> None:
-        self.events.append(f"{time.strftime('%H:%M:%S')} {text}")
+        self.record(text)
         self.progress.console.log(text)
+
+    def record(self, text: str) -> None:
+        """Into the run's events.log only."""
+        self.events.append(f"{time.strftime('%H:%M:%S')} {text}")
 
     async def play(self) -> tuple[Phase, Phase | None]:
         """The main phase under faults, then the crash-after-post trials; each journey's result
@@ -174,6 +189,7 @@ class Scenario:
         for follow_up in self._follow_ups:
             follow_up.cancel()
         await self.sender.close()
+        await self.email_events.close()
 
     # --- signups while workers die and the server restarts -----------------------------------
 
@@ -182,13 +198,34 @@ class Scenario:
         phase = Phase(signups(self.tag, options.journeys))
         window = options.start_window
         restart_at, kill_at = plan_chaos(self.rng, window, options.kills)
+        # Its own generator, so a seed disturbs the processes as it did before email events.
+        events_rng = random.Random(f"{options.seed} email events")
+        rates = {
+            UNSUBSCRIBE: options.unsubscribe_rate,
+            BOUNCE: options.bounce_rate,
+            COMPLAINT: options.complaint_rate,
+        }
+        plan_email_events(phase.journeys, events_rng, rates, EMAIL_EVENT_LATEST_SECONDS)
+        with_events = [j for j in phase.journeys if j.email_event is not None]
         starting = self.progress.add_task("signups delivered", total=len(phase.journeys))
         phase.task = self.progress.add_task("journeys closed", total=len(phase.journeys))
+        answering = self.progress.add_task("email events sent", total=len(with_events))
+        planned = Counter(j.email_event.kind for j in with_events if j.email_event)
         self.event(
             f"{len(phase.journeys)} signups over {window:.0f}s; server restart at "
-            f"{restart_at:.1f}s; worker kills at {', '.join(f'{t:.1f}s' for t in kill_at)}"
+            f"{restart_at:.1f}s; worker kills at {', '.join(f'{t:.1f}s' for t in kill_at)}; "
+            f"email events after email 1: {planned[UNSUBSCRIBE]} unsubscribes, "
+            f"{planned[BOUNCE]} bounces (each delivered twice), {planned[COMPLAINT]} complaints"
         )
         begin = time.monotonic()
+
+        async def email_events() -> None:
+            async def one(journey: Journey) -> None:
+                until = begin + options.deadline
+                await self.email_events.play(journey, until, events_rng)
+                self.progress.advance(answering)
+
+            await asyncio.gather(*(one(j) for j in with_events))
 
         async def disturbances() -> None:
             moments = sorted([(t, "kill") for t in kill_at] + [(restart_at, "restart")])
@@ -216,6 +253,7 @@ class Scenario:
         await asyncio.gather(
             deliver_and_disturb(),
             self.wait_closed(phase, 0, begin + options.deadline, delivered),
+            email_events(),
         )
         return phase
 
