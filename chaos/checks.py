@@ -305,6 +305,7 @@ class EventTally:
     sent_after_suppression: int = 0  # after the 200, with no such excuse
     replays_acted_on: int = 0
     examples: list[str] = field(default_factory=list)
+    race_examples: list[str] = field(default_factory=list)
 
     def kind(self, name: str) -> Counter[str]:
         return self.kinds.setdefault(name, Counter())
@@ -413,7 +414,7 @@ def count_email_events(
                     and check.recorded_at < check.suppressed_at
                 ):
                     tally.late_by_race += 1
-                    tally.note(
+                    tally.race_examples.append(
                         f"{journey.workflow_id}: email {number} accepted {when} the {event.kind}'s "
                         f"200, by a send that passed the suppression check "
                         f"{_gap(check.recorded_at, check.suppressed_at)} before the suppression"
@@ -428,6 +429,8 @@ def count_email_events(
                 )
             last_in_time = in_time
         allowed = {event.reason} | ({"emails_completed"} if last_in_time else set())
+        if journey.status == "running":
+            continue  # stuck: the report counts it as such
         if journey.outcome not in allowed:
             tally.wrong.append(journey)
             tally.note(

@@ -258,7 +258,10 @@ class EmailEventSender:
             {
                 "RecordType": "Bounce" if bounce else "SpamComplaint",
                 "MessageStream": "outbound",
-                "ID": int(hashlib.sha256(f"{journey.workflow_id}/{event.kind}".encode()).hexdigest()[:12], 16),
+                "ID": int(
+                    hashlib.sha256(f"{journey.workflow_id}/{event.kind}".encode()).hexdigest()[:12],
+                    16,
+                ),
                 "Type": "HardBounce" if bounce else "SpamComplaint",
                 "TypeCode": 1 if bounce else 512,
                 "MessageID": first.message_id,

@@ -11,8 +11,22 @@ from rich.console import Console
 from rich.table import Table
 
 from chaos import checks
-from chaos.checks import Tally
+from chaos.checks import EventTally, Journey, Tally
+from chaos.email_events import BOUNCE, COMPLAINT, UNSUBSCRIBE
 from chaos.scenario import EMAILS_PER_JOURNEY, Phase, Scenario
+
+# What is counted for each kind of email event; a bounce's replay too.
+EVENT_FIELDS = (
+    "planned",
+    "sent",
+    "honoured",
+    "stopped_journey",
+    "after_last_email",
+    "emails_spared",
+    "not_answered",
+)
+REPLAY_FIELDS = ("replays", "replays_duplicate")
+EVENT_KINDS = (UNSUBSCRIBE, BOUNCE, COMPLAINT)
 
 
 @dataclass
@@ -32,8 +46,10 @@ def build_report(run: Scenario, main: Phase, trials: Phase | None, seconds: floa
     journeys = main.journeys
     tally = Tally()
     calls = state.recorded_calls()
-    checks.count_emails(
-        journeys, checks.sent_emails(state), state.recorded_calls(), EMAILS_PER_JOURNEY, tally
+    accepted_emails = checks.sent_emails(state)
+    checks.count_emails(journeys, accepted_emails, calls, EMAILS_PER_JOURNEY, tally)
+    events = checks.count_email_events(
+        journeys, accepted_emails, run.stack.warehouse, EMAILS_PER_JOURNEY
     )
     checks.count_alerts(journeys, state.slack_messages(), tally)
     checks.count_warehouse_rows(journeys, run.stack.warehouse, tally)
@@ -41,8 +57,13 @@ def build_report(run: Scenario, main: Phase, trials: Phase | None, seconds: floa
     tally.lost["signups"] += len(not_accepted)
     stuck = [j for j in journeys if j.accepted and j.status == "running"]
     completed = [j for j in journeys if j.status == "completed"]
+    wrong_events = {j.workflow_id for j in events.wrong}
     wrong = [
-        j for j in journeys if j.accepted and j.status != "running" and j.outcome != j.expected
+        j
+        for j in journeys
+        if j.accepted
+        and j.status != "running"
+        and (j.workflow_id in wrong_events if j.email_event else j.outcome != j.expected)
     ]
     by_outcome = Counter(j.outcome or j.status for j in journeys if j.accepted)
     vendor_calls, faults = checks.vendor_traffic(calls)
@@ -120,9 +141,10 @@ def build_report(run: Scenario, main: Phase, trials: Phase | None, seconds: floa
             "webhook_503s": run.sender.answered_503,
             "webhook_connection_errors": run.sender.connection_errors,
         },
+        "email_events": _event_data(run, journeys, events),
         "alert_crash_trials": trial_data,
         "duration_seconds": round(seconds, 1),
-        "examples": tally.examples,
+        "examples": tally.examples + events.examples,
     }
     if lost:
         report.problems.append(f"{lost} lost ({_detail(tally.lost)})")
@@ -132,7 +154,7 @@ def build_report(run: Scenario, main: Phase, trials: Phase | None, seconds: floa
         report.problems.append(f"{unexpected} unexpected deliveries ({_detail(tally.unexpected)})")
     if wrong:
         examples = ", ".join(
-            f"{j.workflow_id}: {j.outcome or j.status} not {j.expected}"
+            f"{j.workflow_id}: {j.outcome or j.status} not {_expected(j)}"
             + (f" ({j.failure})" if j.failure else "")
             for j in wrong[:3]
         )
@@ -141,6 +163,19 @@ def build_report(run: Scenario, main: Phase, trials: Phase | None, seconds: floa
         report.problems.append(
             f"{len(stuck)} journeys still running at the deadline: "
             + ", ".join(j.workflow_id for j in stuck[:5])
+        )
+    not_answered = sum(events.kind(kind)["not_answered"] for kind in EVENT_KINDS)
+    if not_answered:
+        report.problems.append(f"{not_answered} email events never answered 200 by the webhook")
+    if events.sent_after_suppression:
+        report.problems.append(
+            f"{events.sent_after_suppression} emails accepted after the webhook answered 200 for "
+            "their journey's unsubscribe, bounce or complaint, by sends that passed the "
+            "suppression check after the address was suppressed"
+        )
+    if events.replays_acted_on:
+        report.problems.append(
+            f"{events.replays_acted_on} replayed bounces acted on again instead of recognised"
         )
     if trial_data.get("wrong_outcome"):
         report.problems.append(f"{trial_data['wrong_outcome']} crash trials ended wrongly")
@@ -157,6 +192,43 @@ def build_report(run: Scenario, main: Phase, trials: Phase | None, seconds: floa
     report.data["ok"] = report.ok
     report.data["problems"] = report.problems
     return report
+
+
+def _expected(journey: Journey) -> str:
+    event = journey.email_event
+    if event is None:
+        return journey.expected
+    return f"{event.reason} (or emails_completed after its last email)"
+
+
+def _event_data(run: Scenario, journeys: list[Journey], events: EventTally) -> dict[str, Any]:
+    """The email events' counts, per kind, and the emails their journeys were accepted."""
+    data: dict[str, Any] = {
+        "providers": dict(
+            Counter(j.email_event.provider or "none" for j in journeys if j.email_event)
+        ),
+        "rates": {
+            UNSUBSCRIBE: run.options.unsubscribe_rate,
+            BOUNCE: run.options.bounce_rate,
+            COMPLAINT: run.options.complaint_rate,
+        },
+    }
+    for kind in EVENT_KINDS:
+        counts = events.kind(kind)
+        fields = EVENT_FIELDS + (REPLAY_FIELDS if kind == BOUNCE else ())
+        data[kind] = {name: counts[name] for name in fields}
+    sender = run.email_events
+    data.update(
+        emails_before_the_200=events.emails_before,
+        emails_after_the_200=events.late_by_race + events.sent_after_suppression,
+        late_by_race=events.late_by_race,
+        late_by_race_examples=events.race_examples[:12],
+        sent_after_suppression=events.sent_after_suppression,
+        replays_acted_on=events.replays_acted_on,
+        webhook_503s=sender.answered_503,
+        webhook_connection_errors=sender.connection_errors,
+    )
+    return data
 
 
 def _detail(counts: Counter[str]) -> str:
@@ -213,6 +285,7 @@ def render(report: Report) -> Table:
         f"{dup.get('trial_alerts', 0)})",
     )
     table.add_row("doubled alerts", str(data["doubled_alerts"]))
+    _event_rows(table, data["email_events"])
     table.add_row("stuck", str(data["stuck"]))
     table.add_row(
         "worker kills",
@@ -246,6 +319,41 @@ def render(report: Report) -> Table:
     return table
 
 
+def _event_rows(table: Table, events: dict[str, Any]) -> None:
+    def honoured(counts: dict[str, int]) -> str:
+        return (
+            f"{counts['sent']} sent (answered 200) · {counts['honoured']} honoured: "
+            f"{counts['stopped_journey']} stopped their journey, sparing "
+            f"{counts['emails_spared']} emails · {counts['after_last_email']} came after "
+            "the last email"
+            + (f" · {counts['not_answered']} NEVER ANSWERED" if counts["not_answered"] else "")
+        )
+
+    for kind, title in (
+        (UNSUBSCRIBE, "unsubscribes"),
+        (BOUNCE, "bounces"),
+        (COMPLAINT, "complaints"),
+    ):
+        counts = events[kind]
+        if not counts["planned"]:
+            continue
+        row = honoured(counts)
+        if kind == BOUNCE:
+            row += (
+                f" · {counts['replays']} replays, {counts['replays_duplicate']} recognised "
+                "as duplicates"
+            )
+        table.add_row(title, row)
+    if any(events[kind]["planned"] for kind in EVENT_KINDS):
+        table.add_row(
+            "emails after the 200",
+            f"{events['emails_after_the_200']} (late by race {events['late_by_race']} · sent "
+            f"after the suppression {events['sent_after_suppression']}) · "
+            f"{events['emails_before_the_200']} accepted before it · "
+            f"{events['webhook_503s']} answers 503, each event sent again",
+        )
+
+
 def show(report: Report, out: Console) -> None:
     """The table, then the verdict in a line, and the examples of what went wrong."""
     out.print(render(report))
@@ -256,10 +364,24 @@ def show(report: Report, out: Console) -> None:
             f"{trials['doubled_alerts']} (without the history lookup: "
             f"{trials['doubled_without_lookup']})"
         )
+    late = report.data["email_events"]["late_by_race"]
+    if late:
+        out.print(
+            f"[yellow]Late by race:[/] {late} emails accepted after the webhook answered 200 "
+            "for their journey's event, each by a send that had passed the suppression check "
+            "before the address was suppressed (allowed):"
+        )
+        for example in report.data["email_events"]["late_by_race_examples"]:
+            out.print(f"  {example}")
     if report.ok:
+        after_events = (
+            ", no email after an unsubscribe, bounce or complaint"
+            if any(report.data["email_events"][kind]["planned"] for kind in EVENT_KINDS)
+            else ""
+        )
         out.print(
             "[green]OK:[/] nothing lost, nothing delivered twice, every outcome as expected, "
-            "no journey stuck."
+            f"no journey stuck{after_events}."
         )
         return
     out.print("[red]FAILED:[/] " + "; ".join(report.problems))

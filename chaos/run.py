@@ -5,7 +5,8 @@ server restarts; then everything the vendors received is counted.
 
 ``scenario`` says what happens, ``checks`` what is counted and ``report`` what is concluded.
 Exit code 0 only when nothing was lost, nothing was delivered twice, every outcome was the
-expected one and no journey is stuck.
+expected one, no journey is stuck and no email went out after the webhook took an unsubscribe,
+bounce or complaint for its journey.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from opentelemetry.trace import TracerProvider
+from pydantic import SecretStr
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -109,6 +110,12 @@ def providers(
     }
 
 
+def _required(value: SecretStr, variable: str, command: str) -> str:
+    if not value.get_secret_value().strip():
+        raise ValueError(f"{variable} is not set: create it with `{command}`")
+    return value.get_secret_value()
+
+
 def mailroom(settings: VendorSettings, warehouse: Warehouse) -> Mailroom:
     """What every email goes through; raises ValueError (one line) on an email setting that
     cannot be used, and EmailTemplatesError on a missing or broken template."""
@@ -117,20 +124,23 @@ def mailroom(settings: VendorSettings, warehouse: Warehouse) -> Mailroom:
             "SENDER_POSTAL_ADDRESS is not set: every email must show the sender's postal "
             "address (CAN-SPAM)"
         )
-    for variable, hint in (
-        ("UNSUBSCRIBE_SIGNING_KEYS", "onboarding unsubscribe-keygen k1"),
-        ("SUPPRESSION_HASH_KEY", "onboarding suppression-keygen"),
-    ):
-        if not getattr(settings, variable.lower()).get_secret_value().strip():
-            raise ValueError(f"{variable} is not set: create it with `{hint}`")
+    keys = _required(
+        settings.unsubscribe_signing_keys,
+        "UNSUBSCRIBE_SIGNING_KEYS",
+        "onboarding unsubscribe-keygen k1",
+    )
+    signing_keys = parse_signing_keys(keys)
+    hash_key = parse_hash_key(
+        _required(
+            settings.suppression_hash_key, "SUPPRESSION_HASH_KEY", "onboarding suppression-keygen"
+        )
+    )
     templates = EmailTemplates(settings.email_templates_dir)
     templates.check(JourneyConfig().integrated_technologies)
     return Mailroom(
         templates,
-        UnsubscribeTokens(parse_signing_keys(settings.unsubscribe_signing_keys.get_secret_value())),
-        SuppressionList(
-            warehouse, parse_hash_key(settings.suppression_hash_key.get_secret_value())
-        ),
+        UnsubscribeTokens(signing_keys),
+        SuppressionList(warehouse, hash_key),
         public_base_url=settings.public_base_url,
         postal_address=settings.sender_postal_address.strip(),
     )
