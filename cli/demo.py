@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.table import Table
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.runtime import Runtime
 
 from activities.contracts import VENDOR_ROLES
@@ -47,7 +47,8 @@ from sandbox import FIXTURES, SandboxServer, expected_outcome, sample_signups
 from starter.journeys import start_journey
 from worker.main import register_search_attributes, run_worker
 from workflows.journey import OnboardingJourney
-from workflows.models import JourneyConfig, JourneyState, Signup
+from workflows.models import JourneyConfig, JourneyState, Signup, Stage
+from workflows.rules import local_time
 from workflows.send_window import SendWindow
 
 METRICS_PORT = 9464
@@ -55,6 +56,7 @@ DEMO_SCHEDULE = [timedelta(0), timedelta(seconds=10), timedelta(seconds=25)]
 # How long the sample in another time zone waits for its send window to open.
 DEMO_HOLD = timedelta(minutes=2)
 DEMO_WINDOW_HOURS = 20
+HOLD_WATCH_POLLS = 30
 
 console = Console(highlight=False)
 
@@ -132,13 +134,32 @@ def _path_line(user_id: str, state: JourneyState | None, error: str | None) -> s
     return f"[green]{user_id:<24} {state.outcome!s}[/]\n    [dim]" + " → ".join(state.path)
 
 
+async def _show_hold(handle: WorkflowHandle[OnboardingJourney, JourneyState], user_id: str) -> None:
+    """Say so once if the journey's next email waits for its send window to open."""
+    for _ in range(HOLD_WATCH_POLLS):
+        state = await handle.query(OnboardingJourney.state)
+        if state.outcome is not None:
+            return
+        if state.stage is Stage.WAITING_SEND_WINDOW and state.send_window_opens_at:
+            zone = state.time_zone or "UTC"
+            console.print(
+                f"[yellow]{user_id:<24} email {state.next_email_number} held by a closed send "
+                f"window: it opens {local_time(state.send_window_opens_at, zone)}"
+            )
+            return
+        await asyncio.sleep(1)
+
+
 async def _follow(client: Client, workflow_id: str, user_id: str) -> tuple[str, str | None]:
     handle = client.get_workflow_handle_for(OnboardingJourney.run, workflow_id)
+    watch = asyncio.create_task(_show_hold(handle, user_id))
     try:
         state = await handle.result()
     except WorkflowFailureError as exc:
         console.print(_path_line(user_id, None, str(exc.cause)))
         return user_id, None
+    finally:
+        watch.cancel()
     console.print(_path_line(user_id, state, None))
     return user_id, str(state.outcome)
 
@@ -153,9 +174,9 @@ async def _samples(client: Client, sandbox: SandboxServer) -> int:
     )
     if held_zone:
         console.print(
-            f"Send window {window} (UTC, and each reader's own time zone where enrichment "
-            f"gives one): the reader in {held_zone} waits about "
-            f"{int(DEMO_HOLD.total_seconds() // 60)} minutes for it to open."
+            f"Send window:     [bold]{window}[/] in each reader's time zone (UTC when "
+            f"enrichment gives none); in {held_zone} it opens in about "
+            f"{int(DEMO_HOLD.total_seconds() // 60)} minutes"
         )
     run_tag = time.strftime("%H%M%S")
     followers = []
@@ -198,7 +219,7 @@ async def _demo(
     stack = DevStack(
         demo.state_dir,
         workers=0,  # the demo's worker runs in this process, serving its metrics
-        webhook=False,
+        webhook=True,  # it answers the unsubscribe links in the demo's emails
         sandbox=SandboxServer(port=sandbox_port),
         temporal_port=demo.temporal_port,
         ui_port=demo.ui_port,
@@ -214,6 +235,10 @@ async def _demo(
         console.print(f"Temporal Web UI: [bold]{demo.ui_url}[/]")
         url = stack.sandbox.url
         console.print(f"Vendor sandbox:  [bold]{url}[/] (calls at {url}/_sandbox/calls)")
+        console.print(
+            f"Webhook:         [bold]{stack.webhook_url}[/] (the emails' unsubscribe links; "
+            f"the emails at {url}/_sandbox/emails)"
+        )
         env: dict[str, Any] = {k.lower(): v for k, v in stack.sandbox.base_urls().items()}
         email: dict[str, Any] = {
             name.lower(): value
@@ -224,7 +249,8 @@ async def _demo(
             **env,
             **email,
             **providers,
-            warehouse_url=f"sqlite:///{demo.state_dir / 'warehouse.db'}",
+            warehouse_url=f"sqlite:///{stack.warehouse}",
+            public_base_url=stack.webhook_url,
             _env_file=None,
         )
         console.print(

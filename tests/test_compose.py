@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from activities.settings import VendorSettings
 from common.encryption import EncryptionSettings, generate_key
+from common.unsubscribe import generate_signing_key
 from starter.settings import JourneySettings
 from starter.webhook import WebhookSettings, check_secrets
 
@@ -453,7 +454,8 @@ def test_webhook_runs_the_worker_image_with_the_webhook_command(
     assert WEBHOOK_PORT in container_ports(webhook)
     assert str(WEBHOOK_PORT) in {host_port(spec)[1] for spec in webhook["ports"]}
     assert depends_on(webhook)[TEMPORAL]["condition"] == "service_healthy"
-    assert WAREHOUSE not in depends_on(webhook), "the webhook only starts journeys"
+    # It records opt-outs, bounces and complaints in the warehouse's suppression list.
+    assert depends_on(webhook)[WAREHOUSE]["condition"] == "service_healthy"
     assert "healthcheck" in webhook
     assert webhook.get("restart") == "unless-stopped"
 
@@ -485,6 +487,7 @@ def test_webhook_starts_once_the_shell_provides_the_secrets(
         "SIGNUP_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "SEGMENT_SHARED_SECRET": "configured-in-segment",
         "ONBOARDING_ENCRYPTION_KEYS": generate_key("k1"),
+        "UNSUBSCRIBE_SIGNING_KEYS": generate_signing_key("u1"),
     }
     for name in setting_env_names(WebhookSettings):
         monkeypatch.delenv(name, raising=False)
