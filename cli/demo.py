@@ -46,6 +46,7 @@ from devstack.stack import LOCAL_EMAIL_SETTINGS, DevStack
 from sandbox import FIXTURES, SandboxServer, expected_outcome, sample_signups
 from starter.journeys import start_journey
 from worker.main import register_search_attributes, run_worker
+from workflows import search_attributes as sa
 from workflows.journey import OnboardingJourney
 from workflows.models import JourneyConfig, JourneyState, Signup, Stage
 from workflows.rules import local_time
@@ -135,17 +136,21 @@ def _path_line(user_id: str, state: JourneyState | None, error: str | None) -> s
 
 
 async def _show_hold(handle: WorkflowHandle[OnboardingJourney, JourneyState], user_id: str) -> None:
-    """Say so once if the journey's next email waits for its send window to open."""
+    """Say so once if the journey's next email waits for its send window to open (read from
+    its stage search attribute, then its state)."""
     for _ in range(HOLD_WATCH_POLLS):
-        state = await handle.query(OnboardingJourney.state)
-        if state.outcome is not None:
+        described = await handle.describe()
+        stage = described.typed_search_attributes.get(sa.JOURNEY_STAGE)
+        if stage == Stage.WAITING_SEND_WINDOW:
+            state = await handle.query(OnboardingJourney.state)
+            if state.send_window_opens_at:
+                zone = state.time_zone or "UTC"
+                console.print(
+                    f"[yellow]{user_id:<24} email {state.next_email_number} held by a closed "
+                    f"send window: it opens {local_time(state.send_window_opens_at, zone)}"
+                )
             return
-        if state.stage is Stage.WAITING_SEND_WINDOW and state.send_window_opens_at:
-            zone = state.time_zone or "UTC"
-            console.print(
-                f"[yellow]{user_id:<24} email {state.next_email_number} held by a closed send "
-                f"window: it opens {local_time(state.send_window_opens_at, zone)}"
-            )
+        if stage == Stage.DONE:
             return
         await asyncio.sleep(1)
 

@@ -192,7 +192,7 @@ def clearbit_company(fixture: Fixture) -> dict[str, Any] | None:
         "description": company.description,
         "foundedYear": company.founded_year,
         "location": f"{company.city}, {company.country_code}",
-        "timeZone": None,
+        "timeZone": company.time_zone,
         "utcOffset": None,
         "geo": {
             "streetNumber": None,

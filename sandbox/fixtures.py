@@ -78,6 +78,7 @@ class Company:
     country_code: str
     founded_year: int | None
     description: str
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True)
