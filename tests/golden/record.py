@@ -15,7 +15,7 @@ import asyncio
 import json
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.settings import VendorSettings, provider_overrides
+from activities.suppression import Reason, SuppressionList, parse_hash_key
+from activities.warehouse import Warehouse
 from devstack.processes import executable
+from devstack.stack import LOCAL_EMAIL_SETTINGS
 from sandbox.fixtures import sample_signups
 from sandbox.server import SandboxServer
 from worker.main import register_search_attributes, run_worker
 from workflows.journey import OnboardingJourney
 from workflows.models import JourneyConfig, JourneyInput, JourneyState, RescheduleRequest, Signup
+from workflows.send_window import SendWindow
 
 HISTORIES = Path(__file__).parent / "histories"
 TASK_QUEUE = "onboarding-golden"
@@ -64,6 +68,11 @@ async def _pause_and_resume(env: WorkflowEnvironment, handle: Handle) -> None:
     await handle.signal(OnboardingJourney.resume)
 
 
+async def _bounce_after_first_email(env: WorkflowEnvironment, handle: Handle) -> None:
+    await _until(handle, 1)
+    await handle.signal(OnboardingJourney.bounced)
+
+
 async def _reschedule(env: WorkflowEnvironment, handle: Handle) -> None:
     await _until(handle, 1)
     send_at = await env.get_current_time() + timedelta(hours=3)
@@ -77,7 +86,10 @@ CONTROLS: dict[str, Steer] = {
     "converted-after-email-2": _convert_after_second_email,
     "paused-and-resumed": _pause_and_resume,
     "rescheduled-email-2": _reschedule,
+    "bounced-after-email-1": _bounce_after_first_email,
 }
+# A reader whose address is on the suppression list before the journey starts.
+SUPPRESSED = {**SHOPBRIGHT, "email": "suppressed.reader@shopbright.example"}
 
 
 # The other vendor of every role, and the enrichment waterfall: the branches whose commands
@@ -106,7 +118,19 @@ def scenarios() -> list[tuple[str, dict[str, Any], Steer | None]]:
         (name, {**SHOPBRIGHT, "user_id": f"golden-{name}"}, steer)
         for name, steer in CONTROLS.items()
     ]
+    runs += [
+        ("held-by-send-window", SHOPBRIGHT, None),
+        ("suppressed-address", SUPPRESSED, None),
+    ]
     return runs
+
+
+def held_config(now: datetime) -> JourneyConfig:
+    """A send window that opens two hours after ``now`` (UTC): email 1 waits for it."""
+    opens = now.astimezone(UTC) + timedelta(hours=2)
+    return JourneyConfig(
+        send_window=SendWindow.parse(f"{opens:%H}:00-{opens + timedelta(hours=2):%H}:00")
+    )
 
 
 async def record(out: Path, test_server: str) -> list[Path]:
@@ -118,11 +142,21 @@ async def record(out: Path, test_server: str) -> list[Path]:
     async with env:
         await register_search_attributes(env.client)
         with SandboxServer(port=0) as sandbox, tempfile.TemporaryDirectory() as tmp:
+            email: dict[str, Any] = {
+                k.lower(): v
+                for k, v in LOCAL_EMAIL_SETTINGS.items()
+                if k.lower() in VendorSettings.model_fields
+            }
             settings = VendorSettings(
                 **{k.lower(): v for k, v in sandbox.base_urls().items()},  # type: ignore[arg-type]
+                **email,
                 warehouse_url=f"sqlite:///{tmp}/warehouse.db",
                 _env_file=None,
             )
+            SuppressionList(
+                Warehouse(settings.warehouse_url),
+                parse_hash_key(settings.suppression_hash_key.get_secret_value()),
+            ).suppress(SUPPRESSED["email"], Reason.UNSUBSCRIBED, "golden")
             alternatives = settings.model_copy(update=provider_overrides(ALTERNATIVES))
             for chosen, runs in ((settings, scenarios()), (alternatives, alternative_scenarios())):
                 stop = asyncio.Event()
@@ -145,9 +179,14 @@ async def _record_one(
     steer: Steer | None,
 ) -> Path:
     signup = Signup.model_validate({**fields, "user_id": f"golden-{name}"})
+    config = (
+        held_config(await env.get_current_time())
+        if name == "held-by-send-window"
+        else JourneyConfig()
+    )
     handle = await client.start_workflow(
         OnboardingJourney.run,
-        JourneyInput(signup=signup, config=JourneyConfig()),
+        JourneyInput(signup=signup, config=config),
         id=f"onboarding-{signup.user_id}",
         task_queue=TASK_QUEUE,
     )
