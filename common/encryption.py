@@ -10,8 +10,6 @@ metadata, so a missing key is reported by name.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -28,6 +26,8 @@ from temporalio.converter import (
     DefaultFailureConverterWithEncodedAttributes,
     PayloadCodec,
 )
+
+from common.key_lists import KeyList
 
 KEYS_ENV = "ONBOARDING_ENCRYPTION_KEYS"
 ENCODING = b"binary/encrypted"
@@ -62,12 +62,15 @@ class UnknownKeyError(DecryptionError):
         )
 
 
-def _check_key_id(key_id: str, where: str) -> None:
-    if not _KEY_ID.match(key_id):
-        raise EncryptionConfigError(
-            f"{where}: key id '{key_id}' must be 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
+_KEYS = KeyList(
+    env=KEYS_ENV,
+    error=EncryptionConfigError,
+    key_id=_KEY_ID,
+    key_id_rule="1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    key_bytes=KEY_BYTES,
+    exact=True,
+    why="AES-256",
+)
 
 
 def parse_keys(value: str) -> dict[str, bytes]:
@@ -75,41 +78,12 @@ def parse_keys(value: str) -> dict[str, bytes]:
 
     Raises EncryptionConfigError naming the entry and what is wrong, never echoing key material.
     """
-    keys: dict[str, bytes] = {}
-    entries = value.split(",")
-    for number, raw in enumerate(entries, start=1):
-        where = f"{KEYS_ENV} entry {number} of {len(entries)}"
-        entry = raw.strip()
-        if not entry:
-            raise EncryptionConfigError(f"{where} is empty: remove the stray comma")
-        key_id, colon, encoded = entry.partition(":")
-        key_id, encoded = key_id.strip(), encoded.strip()
-        if not colon or not key_id:
-            raise EncryptionConfigError(
-                f"{where} has no key id: write each entry as key-id:base64-of-32-bytes"
-            )
-        _check_key_id(key_id, where)
-        if key_id in keys:
-            raise EncryptionConfigError(f"{where}: key id '{key_id}' appears twice")
-        try:
-            key = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise EncryptionConfigError(
-                f"{where} (key id '{key_id}') is not valid base64"
-            ) from None
-        if len(key) != KEY_BYTES:
-            raise EncryptionConfigError(
-                f"{where} (key id '{key_id}') decodes to {len(key)} bytes; "
-                f"AES-256 needs exactly {KEY_BYTES}"
-            )
-        keys[key_id] = key
-    return keys
+    return _KEYS.parse(value)
 
 
 def generate_key(key_id: str) -> str:
     """A new ``key-id:base64`` entry for ``ONBOARDING_ENCRYPTION_KEYS`` (32 random bytes)."""
-    _check_key_id(key_id, "cannot create the key")
-    return f"{key_id}:{base64.b64encode(os.urandom(KEY_BYTES)).decode()}"
+    return _KEYS.generate(key_id)
 
 
 class EncryptionSettings(BaseSettings):

@@ -14,9 +14,10 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import re
 from collections.abc import Mapping
+
+from common.key_lists import KeyList
 
 KEYS_ENV = "UNSUBSCRIBE_SIGNING_KEYS"
 KEY_BYTES = 32
@@ -36,51 +37,26 @@ class SigningKeyError(ValueError):
     """``UNSUBSCRIBE_SIGNING_KEYS`` cannot be used; one line naming the entry, never its key."""
 
 
-def _check_key_id(key_id: str, where: str) -> None:
-    if not _KEY_ID.match(key_id):
-        raise SigningKeyError(
-            f"{where}: key id '{key_id}' must be 1-32 letters, digits, '_' or '-', "
-            "starting with a letter or digit"
-        )
+_KEYS = KeyList(
+    env=KEYS_ENV,
+    error=SigningKeyError,
+    key_id=_KEY_ID,
+    key_id_rule="1-32 letters, digits, '_' or '-', starting with a letter or digit",
+    key_bytes=KEY_BYTES,
+    exact=False,
+    why="an HMAC-SHA256 key",
+    hint=KEYGEN_HINT,
+)
 
 
 def parse_signing_keys(value: str) -> dict[str, bytes]:
     """``key-id:base64,...`` as an ordered mapping, the signing key first."""
-    keys: dict[str, bytes] = {}
-    entries = value.split(",")
-    for number, raw in enumerate(entries, start=1):
-        where = f"{KEYS_ENV} entry {number} of {len(entries)}"
-        entry = raw.strip()
-        if not entry:
-            raise SigningKeyError(f"{where} is empty: remove the stray comma")
-        key_id, colon, encoded = entry.partition(":")
-        key_id, encoded = key_id.strip(), encoded.strip()
-        if not colon or not key_id:
-            raise SigningKeyError(
-                f"{where} has no key id: write each entry as key-id:base64 ({KEYGEN_HINT})"
-            )
-        _check_key_id(key_id, where)
-        if key_id in keys:
-            raise SigningKeyError(f"{where}: key id '{key_id}' appears twice")
-        try:
-            key = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise SigningKeyError(
-                f"{where} (key id '{key_id}') is not valid base64: {KEYGEN_HINT}"
-            ) from None
-        if len(key) < KEY_BYTES:
-            raise SigningKeyError(
-                f"{where} (key id '{key_id}') decodes to {len(key)} bytes; "
-                f"it needs at least {KEY_BYTES}: {KEYGEN_HINT}"
-            )
-        keys[key_id] = key
-    return keys
+    return _KEYS.parse(value)
 
 
 def generate_signing_key(key_id: str) -> str:
     """A new ``key-id:base64`` entry for ``UNSUBSCRIBE_SIGNING_KEYS`` (32 random bytes)."""
-    _check_key_id(key_id, "cannot create the key")
-    return f"{key_id}:{base64.b64encode(os.urandom(KEY_BYTES)).decode()}"
+    return _KEYS.generate(key_id)
 
 
 def _encode(raw: bytes) -> str:
@@ -109,7 +85,7 @@ class UnsubscribeTokens:
         if not keys:
             raise SigningKeyError(f"{KEYS_ENV} holds no key")
         for key_id, key in keys.items():
-            _check_key_id(key_id, KEYS_ENV)
+            _KEYS.check_key_id(key_id, KEYS_ENV)
             if len(key) < KEY_BYTES:
                 raise SigningKeyError(
                     f"{KEYS_ENV}: key '{key_id}' is shorter than {KEY_BYTES} bytes"
