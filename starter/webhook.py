@@ -189,9 +189,10 @@ def _given(secret: SecretStr | str | None) -> str | None:
 def check_secrets(settings: WebhookSettings) -> list[str]:
     """What stops the webhook from starting, one sentence each; empty when it may start.
 
-    A missing signup or Segment secret is allowed only with ``webhook_insecure_dev``; a secret
-    that is set must be usable. The email routes are on once their secrets are set: without
-    them the routes answer 404 (in insecure dev mode, Resend's and Postmark's accept anything).
+    A missing signup or Segment secret, or missing unsubscribe signing keys, is allowed only
+    with ``webhook_insecure_dev``; a secret that is set must be usable. The provider event
+    routes are on once their secrets are set: without them they answer 404 (in insecure dev
+    mode they accept anything).
     """
     problems: list[str] = []
     missing = []
@@ -209,6 +210,9 @@ def check_secrets(settings: WebhookSettings) -> list[str]:
         )
     elif not settings.segment_shared_secret.get_secret_value():
         problems.append("SEGMENT_SHARED_SECRET is empty: set the Segment destination's secret.")
+    if _given(settings.unsubscribe_signing_keys) is None:
+        # Every email carries a link to this webhook: without the keys none would work.
+        missing.append("UNSUBSCRIBE_SIGNING_KEYS (the workers' own value)")
     problems.extend(_email_route_problems(settings))
     if missing and not settings.webhook_insecure_dev:
         problems.insert(

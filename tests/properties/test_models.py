@@ -27,6 +27,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from common.unsubscribe import generate_signing_key
 from starter.segment import (
     InvalidSignupEvent,
     SegmentEvent,
@@ -213,6 +214,7 @@ def webhook(factory: Callable[[], Awaitable[Client]], task_queue: str) -> httpx.
         WebhookSettings(
             signup_webhook_secret=SIGNUP_SECRET,
             segment_shared_secret=SEGMENT_SECRET,
+            unsubscribe_signing_keys=generate_signing_key("u1"),
             _env_file=None,
         ),
         client_factory=factory,

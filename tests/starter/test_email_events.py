@@ -471,9 +471,13 @@ def test_blank_email_secrets_count_as_unset(tmp_path: Path) -> None:
         "resend_webhook_secret": "",
         "postmark_webhook_user": " ",
         "postmark_webhook_password": "",
-        "unsubscribe_signing_keys": "",
     }
     assert check_secrets(webhook_settings(f"sqlite:///{tmp_path / 'w.db'}", **blank)) == []
+    # Blank signing keys are missing keys: the webhook will not start without them.
+    (problem,) = check_secrets(
+        webhook_settings(f"sqlite:///{tmp_path / 'w.db'}", unsubscribe_signing_keys=" ")
+    )
+    assert "UNSUBSCRIBE_SIGNING_KEYS" in problem
 
 
 def test_a_warehouse_url_that_cannot_be_opened_refuses_to_start() -> None:

@@ -23,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from common.unsubscribe import generate_signing_key
 from sandbox.fixtures import FIXTURES
 from sandbox.server import SandboxServer
 from starter.webhook import WebhookSettings, create_app
@@ -100,6 +101,7 @@ async def hook(
         WebhookSettings(
             signup_webhook_secret=SECRET,
             segment_shared_secret=secrets.token_urlsafe(),
+            unsubscribe_signing_keys=generate_signing_key("u1"),
             _env_file=None,
         ),
         client_factory=temporal,

@@ -35,6 +35,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from common.unsubscribe import generate_signing_key
 from devstack.processes import free_port
 from starter.segment import signature_matches
 from starter.webhook import (
@@ -98,6 +99,7 @@ def settings(**overrides: Any) -> WebhookSettings:
     values: dict[str, Any] = {
         "signup_webhook_secret": SIGNUP_SECRET,
         "segment_shared_secret": SEGMENT_SECRET,
+        "unsubscribe_signing_keys": generate_signing_key("u1"),
     }
     values.update(overrides)
     return WebhookSettings(**values, _env_file=None)
@@ -590,6 +592,7 @@ def test_without_secrets_the_webhook_refuses_to_start_and_says_how_to_fix_it(
     problems = check_secrets(WebhookSettings(_env_file=None))
     assert len(problems) == 1
     assert "SIGNUP_WEBHOOK_SECRET" in problems[0] and "SEGMENT_SHARED_SECRET" in problems[0]
+    assert "UNSUBSCRIBE_SIGNING_KEYS" in problems[0]  # every email links here
     assert "whsec_" in problems[0] and "--insecure-dev" in problems[0]
     only_segment = check_secrets(
         WebhookSettings(signup_webhook_secret=SIGNUP_SECRET, _env_file=None)
@@ -597,6 +600,7 @@ def test_without_secrets_the_webhook_refuses_to_start_and_says_how_to_fix_it(
     assert "SEGMENT_SHARED_SECRET" in only_segment[0]
     assert "SIGNUP_WEBHOOK_SECRET" not in only_segment[0]
     assert check_secrets(settings()) == []
+    assert "UNSUBSCRIBE_SIGNING_KEYS" in check_secrets(settings(unsubscribe_signing_keys=None))[0]
     assert check_secrets(WebhookSettings(webhook_insecure_dev=True, _env_file=None)) == []
     bad = check_secrets(
         settings(signup_webhook_secret="whsec_not*base64", webhook_insecure_dev=True)
