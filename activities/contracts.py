@@ -9,6 +9,7 @@ waterfall, a queued lookup asked again).
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +20,7 @@ LOOK_UP_TECHNOGRAPHICS = "look_up_technographics"
 SAVE_TO_WAREHOUSE = "save_to_warehouse"
 POST_SALES_ALERT = "post_sales_alert"
 SEND_ONBOARDING_EMAIL = "send_onboarding_email"
+RECORD_JOURNEY = "record_journey"
 
 # Each vendor's calls go to a task queue of their own, next to the journey's, so the worker can
 # hold them to the vendor's rate limit across every worker (the server enforces it per queue).
@@ -126,6 +128,30 @@ class Technographics(BaseModel):
     provider: str = ""
 
 
+class JourneyProgress(BaseModel):
+    """Where a journey stands, for its row in the warehouse's ``journeys`` table: what the funnel
+    and the experiments are counted from once the namespace's retention has deleted the journey.
+    Labels, counts and times only: never an address or a name."""
+
+    progress: int = Field(
+        ge=0, description="Steps taken so far: a row never goes back to an earlier snapshot."
+    )
+    started_at: datetime
+    signed_up_at: datetime | None = None
+    enriched: bool = False
+    segment: str | None = None
+    company_employees: int | None = None
+    providers: dict[str, str] = Field(default_factory=dict)
+    sales_alerted: bool = False
+    matched_technology: str | None = None
+    experiment: str | None = None
+    variant: str | None = None
+    emails_sent: int = 0
+    first_email_at: datetime | None = None
+    outcome: str | None = None
+    ended_at: datetime | None = None
+
+
 class WarehouseRecord(BaseModel):
     """One raw vendor payload; the warehouse keys it by journey and step, so saving is an upsert.
     The step is the role (``enrichment``, ``technographics``), never the provider, so a provider
@@ -134,6 +160,9 @@ class WarehouseRecord(BaseModel):
     step: str
     vendor: str = Field(description="The provider that gave the payload.")
     payload: dict[str, Any]
+    journey: JourneyProgress | None = Field(
+        default=None, description="The journey's row, upserted in the same transaction."
+    )
 
 
 class SalesAlert(ProviderCall):
@@ -156,6 +185,12 @@ class OnboardingEmail(ProviderCall):
     to: str
     first_name: str | None = None
     technology: str
+    variant: str | None = Field(
+        default=None, description="The email experiment's variant: its templates, where it has any."
+    )
+    journey: JourneyProgress | None = Field(
+        default=None, description="The journey's row, marked with this email once it is sent."
+    )
 
 
 class EmailSent(BaseModel):

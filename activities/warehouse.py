@@ -20,8 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import SAVE_TO_WAREHOUSE, WarehouseRecord
+from activities.contracts import RECORD_JOURNEY, SAVE_TO_WAREHOUSE, JourneyProgress, WarehouseRecord
 from activities.journey_run import current_journey
+from activities.journey_table import journey_row, journeys_table, upsert_journey
 
 # The failure type of a save the database refused or could not take.
 UNAVAILABLE = "WarehouseUnavailable"
@@ -38,6 +39,9 @@ journey_payloads = sa.Table(
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# One row per journey, upserted as it moves (see journey_table.py).
+journeys = journeys_table(metadata)
 
 # Company-level vendor answers per domain (kind: "clearbit_company", "builtwith_stack"), so a
 # second signup from the same company does not pay for the same answer again.
@@ -167,6 +171,25 @@ class Warehouse:
                 )
                 connection.execute(journey_payloads.delete().where(key))
                 connection.execute(journey_payloads.insert().values(row))
+            if record.journey is not None:
+                upsert_journey(
+                    connection, journeys, journey_row(journey_id, run_id, record.journey)
+                )
+
+    def record_journey(self, journey_id: str, run_id: str, journey: JourneyProgress) -> None:
+        """Move the journey's row forward to ``journey`` (an upsert keyed by journey)."""
+        self._ensure_schema()
+        with self._engine.begin() as connection:
+            upsert_journey(connection, journeys, journey_row(journey_id, run_id, journey))
+
+    def journeys(self, journey_id: str | None = None) -> list[dict[str, Any]]:
+        """Rows of the ``journeys`` table, for operators and tests."""
+        self._ensure_schema()
+        query = sa.select(journeys).order_by(journeys.c.journey_id)
+        if journey_id is not None:
+            query = query.where(journeys.c.journey_id == journey_id)
+        with self._engine.connect() as connection:
+            return [dict(r._mapping) for r in connection.execute(query)]
 
     def rows(self, journey_id: str | None = None) -> list[dict[str, Any]]:
         """Saved payloads, for operators and tests."""
@@ -267,6 +290,17 @@ class Warehouse:
             self.save(journey_id, run_id, record)
         except SQLAlchemyError as exc:
             # The driver's message can echo the URL or the row: keep only the error's class.
+            raise ApplicationError(
+                f"Warehouse unavailable ({type(exc).__name__}); check WAREHOUSE_URL and the database",
+                type=UNAVAILABLE,
+            ) from None
+
+    @activity.defn(name=RECORD_JOURNEY)
+    def record_activity(self, journey: JourneyProgress) -> None:
+        journey_id, run_id = current_journey()
+        try:
+            self.record_journey(journey_id, run_id, journey)
+        except SQLAlchemyError as exc:
             raise ApplicationError(
                 f"Warehouse unavailable ({type(exc).__name__}); check WAREHOUSE_URL and the database",
                 type=UNAVAILABLE,

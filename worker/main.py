@@ -195,7 +195,7 @@ async def run_worker(
                 client,
                 task_queue=task_queue,
                 workflows=[journey],
-                activities=[warehouse.save_activity],
+                activities=[warehouse.save_activity, warehouse.record_activity],
                 activity_executor=executor,
                 workflow_runner=WORKFLOW_RUNNER,
                 max_cached_workflows=tuning.max_cached_workflows,
