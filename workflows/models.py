@@ -196,6 +196,25 @@ class Stage(StrEnum):
     DONE = "done"
 
 
+PAUSED = "paused"
+NUMBERED_STAGES = (Stage.SENDING_EMAIL, Stage.WAITING_EMAIL)
+
+
+def stage_labels(emails: int) -> list[str]:
+    """Every value the ``JourneyStage`` search attribute takes for a sequence of ``emails``, in
+    the journey's order (``waiting_email_2``...), then ``paused``; ``done`` is an outcome's."""
+    labels: list[str] = []
+    for stage in Stage:
+        if stage is Stage.DONE:
+            continue
+        if stage is Stage.SENDING_EMAIL:  # each email: its wait, then its send
+            for number in range(1, emails + 1):
+                labels += [f"{Stage.WAITING_EMAIL}_{number}", f"{Stage.SENDING_EMAIL}_{number}"]
+        elif stage is not Stage.WAITING_EMAIL:
+            labels.append(str(stage))
+    return [*labels, PAUSED]
+
+
 class Segment(StrEnum):
     ENTERPRISE = "enterprise"
     SMB = "smb"
@@ -261,7 +280,7 @@ class JourneyState(BaseModel):
     def stage_label(self) -> str:
         """The stage as the ``JourneyStage`` search attribute spells it: ``waiting_email_2``."""
         if self.paused and self.stage is not Stage.DONE:
-            return "paused"
-        if self.stage in (Stage.WAITING_EMAIL, Stage.SENDING_EMAIL) and self.next_email_number:
+            return PAUSED
+        if self.stage in NUMBERED_STAGES and self.next_email_number:
             return f"{self.stage}_{self.next_email_number}"
         return str(self.stage)
