@@ -26,6 +26,10 @@ DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "templates" / "emails"
 _STEP_PARTS = ("subject.txt", "txt", "html")
 _STEP_FILE = re.compile(r"^([1-9][0-9]*)\.(?:subject\.txt|txt|html)$")
 _SHARED = ("layout.txt", "layout.html", "technologies/default.txt", "technologies/default.html")
+# An email experiment's variant overrides step files under variants/<variant>/, file by file.
+_VARIANT_FILE = re.compile(
+    r"^variants/([A-Za-z0-9._-]{1,64})/(?:[1-9][0-9]*)\.(?:subject\.txt|txt|html)$"
+)
 
 # What check() renders with: a name the HTML must escape, an address it must escape and break
 # into lines, an unsubscribe URL with a character an attribute escapes, a technology without a block.
@@ -77,6 +81,7 @@ class EmailTemplates:
         self._environment.filters["slug"] = slug
         self._environment.filters["line_breaks"] = line_breaks
         self._last_step: int | None = None
+        self._names_read: set[str] | None = None
 
     def check(self, technologies: Iterable[str]) -> None:
         """Refuse templates that are missing, do not compile, fail to render for any step and
@@ -106,6 +111,28 @@ class EmailTemplates:
                             f"email template {number}.html: prints first_name unescaped; "
                             "remove its |safe"
                         )
+        for variant in self.variants():
+            for number in range(1, last + 1):
+                for first_name in _SAMPLE_FIRST_NAMES:
+                    content = self.render(
+                        number=number,
+                        total=last,
+                        first_name=first_name,
+                        technology=_UNKNOWN_TECHNOLOGY,
+                        unsubscribe_url=_SAMPLE_URL,
+                        postal_address=_SAMPLE_ADDRESS,
+                        variant=variant,
+                    )
+                    _require_footer(number, content)
+                    if "<Ana" in content.html:
+                        raise EmailTemplatesError(
+                            f"email template variants/{variant}/{number}.html: prints first_name "
+                            "unescaped; remove its |safe"
+                        )
+
+    def variants(self) -> list[str]:
+        """The variants that have templates of their own."""
+        return sorted({m.group(1) for name in self._names() if (m := _VARIANT_FILE.match(name))})
 
     def render(
         self,
@@ -116,9 +143,11 @@ class EmailTemplates:
         technology: str,
         unsubscribe_url: str,
         postal_address: str,
+        variant: str | None = None,
     ) -> EmailContent:
         """Email ``number`` of ``total``; the same arguments always give the same bytes (a retried
-        send reuses its idempotency key, which the email provider holds to one body)."""
+        send reuses its idempotency key, which the email provider holds to one body). A variant's
+        own file for a part replaces the default one; a part it lacks is the default's."""
         if not 1 <= number <= total:
             raise ValueError(f"email number {number} is not between 1 and {total}")
         step = min(number, self._last_step_number())
@@ -130,7 +159,7 @@ class EmailTemplates:
             "unsubscribe_url": unsubscribe_url,
             "postal_address": postal_address,
         }
-        subject_file = f"{step}.subject.txt"
+        subject_file = self._pick(f"{step}.subject.txt", variant)
         subject = self._render(subject_file, variables).strip()
         if not subject:
             raise EmailTemplatesError(f"email template {subject_file}: the subject is empty")
@@ -141,9 +170,21 @@ class EmailTemplates:
         variables["subject"] = subject
         return EmailContent(
             subject=subject,
-            text=self._render(f"{step}.txt", variables).strip(),
-            html=self._render(f"{step}.html", variables).strip(),
+            text=self._render(self._pick(f"{step}.txt", variant), variables).strip(),
+            html=self._render(self._pick(f"{step}.html", variant), variables).strip(),
         )
+
+    def _pick(self, name: str, variant: str | None) -> str:
+        if variant:
+            own = f"variants/{variant}/{name}"
+            if _VARIANT_FILE.match(own) and own in self._all_names():
+                return own
+        return name
+
+    def _all_names(self) -> set[str]:
+        if self._names_read is None:
+            self._names_read = self._names()
+        return self._names_read
 
     def _names(self) -> set[str]:
         if not self.directory.is_dir():

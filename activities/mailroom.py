@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from activities.contracts import OnboardingEmail
 from activities.email_content import EmailContent, EmailTemplates
 from activities.journey_run import current_journey
 from activities.suppression import Reason, SuppressionList
+from activities.warehouse import Warehouse
 from common.unsubscribe import UnsubscribeTokens, unsubscribe_url
+
+log = logging.getLogger("onboarding.mailroom")
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
@@ -60,7 +67,9 @@ class Mailroom:
         *,
         public_base_url: str,
         postal_address: str,
+        warehouse: Warehouse | None = None,
     ) -> None:
+        self._warehouse = warehouse
         self._templates = templates
         self._tokens = tokens
         self._suppressions = suppressions
@@ -81,6 +90,7 @@ class Mailroom:
             technology=email.technology,
             unsubscribe_url=link,
             postal_address=self._postal_address,
+            variant=email.variant,
         )
         reference = email_reference(workflow_id, email.number)
         # Before the send: an event about this email can only arrive once it has gone out.
@@ -93,3 +103,25 @@ class Mailroom:
             provider,
         )
         return OutgoingEmail(email, content, reference, link)
+
+    async def sent(self, email: OnboardingEmail) -> None:
+        """Mark the journey's row with the email just sent. The email is out: a warehouse failure
+        here must not send it again, and the journey's next write carries the count anyway."""
+        if self._warehouse is None or email.journey is None:
+            return
+        workflow_id, run_id = current_journey()
+        row = email.journey.model_copy(
+            update={
+                "progress": email.journey.progress + 1,  # the step the journey adds for it
+                "emails_sent": max(email.journey.emails_sent, email.number),
+                "first_email_at": email.journey.first_email_at or datetime.now(UTC),
+            }
+        )
+        try:
+            await asyncio.to_thread(self._warehouse.record_journey, workflow_id, run_id, row)
+        except SQLAlchemyError as exc:
+            log.warning(
+                "Journey row not updated after email %d (%s); the journey's next write will",
+                email.number,
+                type(exc).__name__,
+            )

@@ -120,7 +120,9 @@ class RoleActivities:
         if isinstance(outgoing, Reason):
             activity.logger.info("Onboarding email not sent: the address is %s", outgoing)
             return EmailSent(provider=name, suppressed=str(outgoing))
-        return await self._call(SEND_ONBOARDING_EMAIL, email, EmailSent, outgoing)
+        sent: EmailSent = await self._call(SEND_ONBOARDING_EMAIL, email, EmailSent, outgoing)
+        await self._mailroom.sent(email)
+        return sent
 
     def by_activity(self) -> dict[str, Callable[..., Any]]:
         """Each role's activity, by the activity name the journey calls."""

@@ -19,6 +19,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from starter.experiment import Experiment
 from workflows import search_attributes as sa
 from workflows.journey import OnboardingJourney
 from workflows.models import (
@@ -87,6 +88,7 @@ async def start_journey(
     ``rerun`` starts a new run after a finished one; a running journey is never replaced.
     """
     workflow_id = journey_id(signup.user_id)
+    config = with_variant(config, signup.user_id)
 
     async def start(attributes: TypedSearchAttributes | None) -> StartedJourney:
         handle = await client.start_workflow(
@@ -107,7 +109,7 @@ async def start_journey(
 
     try:
         try:
-            return await start(sa.at_start())
+            return await start(sa.at_start(config.experiment, config.variant))
         except RPCError as exc:
             if not _unregistered_attribute(exc):
                 raise
@@ -122,6 +124,17 @@ async def start_journey(
             created=False,
             running=description.status == WorkflowExecutionStatus.RUNNING,
         )
+
+
+def with_variant(config: JourneyConfig, user_id: str) -> JourneyConfig:
+    """The configuration with the user's variant of the email experiment, if one runs: a hash of
+    the user id and the experiment, so a restart or a rerun gives the same variant."""
+    if not config.email_experiment or config.variant:
+        return config
+    experiment = Experiment.parse(config.email_experiment)
+    return config.model_copy(
+        update={"experiment": experiment.name, "variant": experiment.assign(user_id)}
+    )
 
 
 def _unregistered_attribute(exc: RPCError) -> bool:

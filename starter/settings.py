@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from starter.experiment import parse_experiment
 from workflows.models import Duration, EmailSchedule, JourneyConfig, Technologies, Window
 from workflows.send_window import SendWindow
 
@@ -33,6 +34,17 @@ class JourneySettings(BaseSettings):
     send_window_timezone: str = Field(
         default="UTC", description="The send window's time zone when enrichment gives none."
     )
+    email_experiment: str | None = Field(
+        default=None,
+        description="An email experiment and its weighted variants, e.g. "
+        "'subject-2026-12: control=50, short-subject=50'.",
+    )
+
+    @field_validator("email_experiment")
+    @classmethod
+    def _valid_experiment(cls, value: str | None) -> str | None:
+        experiment = parse_experiment(value)
+        return str(experiment) if experiment is not None else None
 
     def journey_config(self) -> JourneyConfig:
         return JourneyConfig(
@@ -43,4 +55,5 @@ class JourneySettings(BaseSettings):
             vendor_call_timeout=self.vendor_call_timeout,
             send_window=self.send_window,
             send_window_timezone=self.send_window_timezone,
+            email_experiment=self.email_experiment,
         )

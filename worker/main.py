@@ -143,6 +143,7 @@ def mailroom(settings: VendorSettings, warehouse: Warehouse) -> Mailroom:
         SuppressionList(warehouse, hash_key),
         public_base_url=settings.public_base_url,
         postal_address=settings.sender_postal_address.strip(),
+        warehouse=warehouse,
     )
 
 

@@ -22,7 +22,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
-        SAVE_TO_WAREHOUSE,
+        JourneyProgress,
         ProviderCall,
         WarehouseRecord,
         call_task_queue,
@@ -105,8 +105,10 @@ def pinned(arg: Any, failed: ActivityError) -> Any:
 
 
 async def save_to_warehouse(
-    record: WarehouseRecord,
+    activity: str,
+    record: WarehouseRecord | JourneyProgress,
     *,
+    summary: str,
     start_to_close: timedelta,
     publish: Callable[[], None],
     failing: Callable[[], None],
@@ -115,22 +117,22 @@ async def save_to_warehouse(
     retry as a regular activity until the warehouse is back."""
     try:
         await workflow.execute_local_activity(
-            SAVE_TO_WAREHOUSE,
+            activity,
             record,
             start_to_close_timeout=start_to_close,
             retry_policy=LOCAL_SAVE_RETRY,
-            summary=f"save {record.step}",
+            summary=summary,
         )
         return
     except (ActivityError, ApplicationError, TemporalTimeoutError):
         pass  # a local activity's failure arrives as its cause, not wrapped
     failing()
     await call_vendor(
-        SAVE_TO_WAREHOUSE,
+        activity,
         record,
         type(None),
         start_to_close=start_to_close,
-        summary=f"save {record.step}",
+        summary=summary,
         publish=publish,
         first_try=False,  # already failing: show the stage now
     )

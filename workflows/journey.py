@@ -29,12 +29,15 @@ with workflow.unsafe.imports_passed_through():
         ENRICH_SIGNUP,
         LOOK_UP_TECHNOGRAPHICS,
         POST_SALES_ALERT,
+        RECORD_JOURNEY,
+        SAVE_TO_WAREHOUSE,
         SEND_ONBOARDING_EMAIL,
         Company,
         EmailSent,
         Enrichment,
         EnrichmentRequest,
         EnrichmentStatus,
+        JourneyProgress,
         OnboardingEmail,
         SalesAlert,
         SalesAlertPosted,
@@ -87,54 +90,54 @@ class OnboardingJourney:
         signup, config = journey.signup, journey.config
         self._config = config
         self._emails = EmailClock(schedule=config.email_schedule)
-        self._status.started()
+        self._status.started(signup, config)
         count("onboarding_journeys_started", "Journeys started.")
 
         enrichment = await self._enrich(signup)
         if self._stop and enrichment.status is EnrichmentStatus.QUEUED:
-            return self._end(self._stop)
+            return await self._end(self._stop)
         by = title_of(enrichment.provider)
         if enrichment.status is EnrichmentStatus.INVALID_EMAIL:
-            return self._end(Outcome.INVALID_EMAIL, f"{by}: not a person's email address")
+            return await self._end(Outcome.INVALID_EMAIL, f"{by}: not a person's email address")
         if enrichment.status is not EnrichmentStatus.FOUND or enrichment.payload is None:
-            return self._end(Outcome.NOT_ENRICHED, f"{by}: no person or company found")
+            return await self._end(Outcome.NOT_ENRICHED, f"{by}: no person or company found")
         await self._save(Stage.SAVING_ENRICHMENT, "enrichment", enrichment)
         self._state.time_zone = send_window_zone(enrichment.time_zone, config)
         company = enrichment.company
         if company is None:
-            return self._end(Outcome.NO_COMPANY, f"{by}: person found, no company")
+            return await self._end(Outcome.NO_COMPANY, f"{by}: person found, no company")
 
         segment = self._segment(company, signup)
         if segment is Segment.ENTERPRISE:
             if not await self._may_proceed():
-                return self._end(self._stop or Outcome.UNSUBSCRIBED)
+                return await self._end(self._stop or Outcome.UNSUBSCRIBED)
             await self._alert_sales(signup, company)
-            return self._end(self._stop or Outcome.SALES_ALERTED)
+            return await self._end(self._stop or Outcome.SALES_ALERTED)
 
         domain = company.domain or signup.company_domain
         if domain is None:
-            return self._end(Outcome.NO_INTEGRATION, "no company domain to look up")
+            return await self._end(Outcome.NO_INTEGRATION, "no company domain to look up")
         if not await self._may_proceed():
-            return self._end(self._stop or Outcome.UNSUBSCRIBED)
+            return await self._end(self._stop or Outcome.UNSUBSCRIBED)
         stack = await self._look_up_stack(domain)
         if stack.status is TechnographicsStatus.QUEUED:
-            return self._end(
+            return await self._end(
                 self._stop or Outcome.NO_INTEGRATION,
                 f"{title_of(stack.provider)}: the stack lookup stayed queued",
             )
         await self._save(Stage.SAVING_STACK, "technographics", stack)
         technology = integrated_technology(stack.technologies, config.integrated_technologies)
         if technology is None:
-            return self._end(Outcome.NO_INTEGRATION, "no integrated technology in the stack")
+            return await self._end(Outcome.NO_INTEGRATION, "no integrated technology in the stack")
         self._state.matched_technology = technology
         self._status.step(f"stack runs {technology}")
         if self._stop:
-            return self._end(self._stop)
+            return await self._end(self._stop)
 
         suppressed = await self._send_emails(signup, technology)
         if suppressed is not None:
-            return self._end(suppressed)
-        return self._end(self._stop or Outcome.EMAILS_COMPLETED)
+            return await self._end(suppressed)
+        return await self._end(self._stop or Outcome.EMAILS_COMPLETED)
 
     @workflow.signal
     def unsubscribe(self) -> None:
@@ -220,6 +223,7 @@ class OnboardingJourney:
             by = title_of(enrichment.provider)
             self._state.providers["enrichment"] = enrichment.provider
             if enrichment.status is EnrichmentStatus.FOUND:
+                self._state.enriched = True
                 self._status.step(f"enriched by {by}")
             if enrichment.status is EnrichmentStatus.NOT_FOUND and enrichment.next_provider:
                 provider = enrichment.next_provider
@@ -257,12 +261,13 @@ class OnboardingJourney:
         """Save a provider's raw answer under its role; the stage stays pending, for the next
         step to overtake."""
         self._status.set_stage(stage)
-        await save_to_warehouse(
-            WarehouseRecord(step=step, vendor=answer.provider, payload=answer.payload or {}),
-            start_to_close=self._config.vendor_call_timeout,
-            publish=self._status.flush,
-            failing=lambda: self._status.step(f"warehouse failing: retrying the save of {step}"),
+        record = WarehouseRecord(
+            step=step,
+            vendor=answer.provider,
+            payload=answer.payload or {},
+            journey=self._status.row(),
         )
+        await self._record(SAVE_TO_WAREHOUSE, record, f"save {step}")
         self._status.step(f"saved {step} from {title_of(answer.provider)}")
 
     async def _alert_sales(self, signup: Signup, company: Company) -> None:
@@ -331,6 +336,8 @@ class OnboardingJourney:
                 to=signup.email,
                 first_name=signup.first_name,
                 technology=technology,
+                variant=self._config.variant,
+                journey=self._status.row(),
             )
             summary = f"onboarding email {number} of {total}"
             sent = await self._call(SEND_ONBOARDING_EMAIL, email, EmailSent, summary)
@@ -430,8 +437,21 @@ class OnboardingJourney:
                 lambda: self._stop is not None, timeout=duration, timeout_summary=summary
             )
 
-    def _end(self, outcome: Outcome, reason: str | None = None) -> JourneyState:
+    async def _end(self, outcome: Outcome, reason: str | None = None) -> JourneyState:
         if reason:
             self._status.step(reason)
         self._status.ended(outcome)
+        await self._record(RECORD_JOURNEY, self._status.row(), "record the journey's outcome")
         return self._state
+
+    async def _record(
+        self, activity: str, record: WarehouseRecord | JourneyProgress, summary: str
+    ) -> None:
+        await save_to_warehouse(
+            activity,
+            record,
+            summary=summary,
+            start_to_close=self._config.vendor_call_timeout,
+            publish=self._status.flush,
+            failing=lambda: self._status.step(f"warehouse failing: retrying to {summary}"),
+        )

@@ -154,6 +154,17 @@ class JourneyConfig(BaseModel):
         default="UTC",
         description="The IANA time zone of the send window when enrichment gives none.",
     )
+    email_experiment: str | None = Field(
+        default=None,
+        description=(
+            "The email experiment as configured (EMAIL_EXPERIMENT), e.g. "
+            "'subject-2026-12: control=50, short-subject=50'; the starter assigns the variant."
+        ),
+    )
+    experiment: str | None = Field(default=None, description="The email experiment's name.")
+    variant: str | None = Field(
+        default=None, description="This journey's variant of the experiment: its email templates."
+    )
 
     @field_validator("send_window_timezone")
     @classmethod
@@ -265,6 +276,7 @@ class JourneyState(BaseModel):
     send_window_opens_at: datetime | None = Field(
         default=None, description="While an email waits for the send window: when it opens."
     )
+    enriched: bool = False
     sales_alerted: bool = False
     paused: bool = False
     enrichment_polls: int = 0

@@ -5,6 +5,8 @@ None of them holds personal data: stages, segments, counts and outcomes only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from workflows.models import Stage
@@ -14,17 +16,33 @@ JOURNEY_SEGMENT = SearchAttributeKey.for_keyword("JourneySegment")
 COMPANY_EMPLOYEES = SearchAttributeKey.for_int("CompanyEmployees")
 EMAILS_SENT = SearchAttributeKey.for_int("EmailsSent")
 JOURNEY_OUTCOME = SearchAttributeKey.for_keyword("JourneyOutcome")
+# The email experiment and this journey's variant of it: "subject-2026-12:short-subject".
+JOURNEY_VARIANT = SearchAttributeKey.for_keyword("JourneyVariant")
 
-ALL = (JOURNEY_STAGE, JOURNEY_SEGMENT, COMPANY_EMPLOYEES, EMAILS_SENT, JOURNEY_OUTCOME)
+ALL = (
+    JOURNEY_STAGE,
+    JOURNEY_SEGMENT,
+    COMPANY_EMPLOYEES,
+    EMAILS_SENT,
+    JOURNEY_OUTCOME,
+    JOURNEY_VARIANT,
+)
 
 # Where every journey begins. A start that sets it saves the journey its first upsert: Temporal
 # writes a start's attributes with the start's own visibility record (and does not bill them).
 FIRST_STAGE = Stage.ENRICHING.value
 
 
-def at_start() -> TypedSearchAttributes:
+def variant_label(experiment: str, variant: str) -> str:
+    return f"{experiment}:{variant}"
+
+
+def at_start(experiment: str | None = None, variant: str | None = None) -> TypedSearchAttributes:
     """The search attributes a journey is started with."""
-    return TypedSearchAttributes([SearchAttributePair(JOURNEY_STAGE, FIRST_STAGE)])
+    pairs: list[SearchAttributePair[Any]] = [SearchAttributePair(JOURNEY_STAGE, FIRST_STAGE)]
+    if experiment and variant:
+        pairs.append(SearchAttributePair(JOURNEY_VARIANT, variant_label(experiment, variant)))
+    return TypedSearchAttributes(pairs)
 
 
 def cli_flags() -> list[str]:

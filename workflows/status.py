@@ -1,5 +1,6 @@
 """What a journey publishes about itself while it runs: its search attributes (the Web UI's and
-``onboarding journeys``' filters), its current details (the run page's summary), its metrics.
+``onboarding journeys``' filters), its current details (the run page's summary), its metrics, and
+its row in the warehouse's ``journeys`` table (which the journey's own writes carry).
 
 Search-attribute changes are collected and sent as one upsert (one history event, one
 visibility write, one billed action) just before the journey next waits: a timer, a condition,
@@ -8,13 +9,15 @@ or the retries of a vendor call. A value the journey was started with is never s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.contracts import JourneyProgress
     from workflows import search_attributes as sa
-    from workflows.models import JourneyState, Outcome, Stage
+    from workflows.models import JourneyConfig, JourneyState, Outcome, Signup, Stage
 
 _UNSET = object()
 
@@ -24,12 +27,39 @@ class JourneyStatus:
         self.state = state
         self._pending: dict[str, Any] = {}  # attribute name -> its latest change, not yet sent
         self._from_start: dict[str, Any] = {}  # attribute name -> the value the start set
+        self._row = JourneyProgress(progress=0, started_at=datetime.fromtimestamp(0, UTC))
 
-    def started(self) -> None:
+    def started(self, signup: Signup, config: JourneyConfig) -> None:
         """Remember what the start set, so the first upsert does not repeat it."""
         self._from_start = {
             pair.key.name: pair.value for pair in workflow.info().typed_search_attributes
         }
+        self._row = JourneyProgress(
+            progress=0,
+            started_at=workflow.info().start_time,
+            signed_up_at=signup.signed_up_at,
+            experiment=config.experiment if config.variant else None,
+            variant=config.variant,
+        )
+
+    def row(self) -> JourneyProgress:
+        """The journey's row in the warehouse as of now."""
+        state = self.state
+        return self._row.model_copy(
+            update={
+                "progress": len(state.path),
+                "enriched": state.enriched,
+                "segment": state.segment,
+                "company_employees": state.company_employees,
+                "providers": dict(state.providers),
+                "sales_alerted": state.sales_alerted,
+                "matched_technology": state.matched_technology,
+                "emails_sent": state.emails_sent,
+                "first_email_at": state.emails[0].sent_at if state.emails else None,
+                "outcome": state.outcome,
+                "ended_at": workflow.now() if state.outcome else None,
+            }
+        )
 
     def set_stage(self, stage: Stage) -> None:
         self.state.stage = stage

@@ -112,7 +112,8 @@ async def test_saved_payloads_are_one_row_per_step(skipping_worker: RunningWorke
 
 
 async def test_saves_run_inside_the_workflow_task(skipping_worker: RunningWorker) -> None:
-    """A healthy warehouse costs no activity task: each save is a local activity's marker."""
+    """A healthy warehouse costs no activity task: each save (the two payloads, and the
+    journey's row at its end) is a local activity's marker."""
     handle = await start(skipping_worker, signup("sam@shopbright.example"))
     await handle.result()
     history = await handle.fetch_history()
@@ -126,9 +127,36 @@ async def test_saves_run_inside_the_workflow_task(skipping_worker: RunningWorker
         for e in history.events
         if e.HasField("marker_recorded_event_attributes")
     ]
-    assert "save_to_warehouse" not in scheduled
+    assert "save_to_warehouse" not in scheduled and "record_journey" not in scheduled
     assert scheduled.count("send_onboarding_email") == 3
-    assert markers.count("core_local_activity") == 2
+    assert markers.count("core_local_activity") == 3
+
+
+async def test_the_journeys_row_follows_the_journey(skipping_worker: RunningWorker) -> None:
+    """One row per journey, no address in it, with what the funnel counts."""
+    from activities.warehouse import Warehouse
+
+    handle = await start(skipping_worker, signup("sam@shopbright.example"))
+    state = await handle.result()
+    [row] = Warehouse(skipping_worker.settings.warehouse_url).journeys(handle.id)
+    assert row["outcome"] == "emails_completed" == state.outcome
+    assert row["emails_sent"] == 3 and row["progress"] == len(state.path)
+    assert row["enriched"] and row["segment"] == "smb" and not row["sales_alerted"]
+    assert row["matched_technology"] == "Shopify"
+    assert row["enrichment_provider"] == "clearbit" and row["email_provider"] == "resend"
+    assert row["first_email_at"] is not None and row["ended_at"] is not None
+    assert row["cohort_week"].startswith(str(row["started_at"].isocalendar()[0]))
+    assert "sam" not in repr(row) and "@" not in repr(row)
+
+
+async def test_an_unenriched_journey_still_has_its_row(skipping_worker: RunningWorker) -> None:
+    """No save ever ran: the end alone writes the row."""
+    from activities.warehouse import Warehouse
+
+    handle = await start(skipping_worker, signup("joe@unheard-of.example"))
+    state = await handle.result()
+    [row] = Warehouse(skipping_worker.settings.warehouse_url).journeys(handle.id)
+    assert row["outcome"] == state.outcome and not row["enriched"]
 
 
 async def test_no_company_still_saves_the_payload(skipping_worker: RunningWorker) -> None:
