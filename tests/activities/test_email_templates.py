@@ -232,3 +232,41 @@ def test_preview_reports_broken_templates_in_one_line(
     monkeypatch.setenv("EMAIL_TEMPLATES_DIR", str(copy))
     code, _, err = preview("--number", "1", "--technology", "Shopify")
     assert (code, err) == (2, f"error: email template 1.html is missing from {copy}\n")
+
+
+def variant(templates: EmailTemplates, number: int, name: str | None) -> tuple[str, str, str]:
+    content = templates.render(
+        number=number,
+        total=3,
+        first_name="Ana",
+        technology="Shopify",
+        unsubscribe_url=URL,
+        postal_address=ADDRESS,
+        variant=name,
+    )
+    return content.subject, content.text, content.html
+
+
+def test_a_variant_replaces_only_the_files_it_has() -> None:
+    """short-subject has its own subjects; its bodies are the default ones."""
+    templates = EmailTemplates()
+    assert templates.variants() == ["short-subject"]
+    own_subject, own_text, _ = variant(templates, 1, "short-subject")
+    default_subject, default_text, _ = variant(templates, 1, None)
+    assert own_subject == "Shopify + us, in two minutes" != default_subject
+    assert own_text == default_text
+
+
+def test_a_variant_without_templates_gets_the_default_ones() -> None:
+    templates = EmailTemplates()
+    assert variant(templates, 2, "control") == variant(templates, 2, None)
+    # A name that is no folder name never reaches the file system.
+    assert variant(templates, 2, "../emails") == variant(templates, 2, None)
+
+
+def test_a_variant_without_the_footer_is_refused(copy: Path) -> None:
+    folder = copy / "variants" / "plain"
+    folder.mkdir(parents=True)
+    (folder / "2.html").write_text("<p>Hello {{ first_name }}</p>\n", encoding="utf-8")
+    message = refusal(copy)
+    assert "unsubscribe" in message and "2" in message

@@ -89,3 +89,45 @@ def test_a_warehouse_that_is_down_is_a_retryable_failure(tmp_path: Path) -> None
     assert not raised.value.non_retryable
     assert "Warehouse unavailable" in str(raised.value)
     assert "secret-pw" not in str(raised.value)
+
+
+def test_a_journeys_row_only_moves_forward(warehouse: Warehouse) -> None:
+    """A retried or late write of an earlier snapshot never undoes a later one; a new run of the
+    same journey replaces the row of the run before."""
+    from datetime import UTC, datetime, timedelta
+
+    from activities.contracts import JourneyProgress
+
+    journey = f"onboarding-{uuid.uuid4().hex[:8]}"
+    started = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    early = JourneyProgress(progress=3, started_at=started, enriched=True, segment="smb")
+    later = early.model_copy(update={"progress": 7, "emails_sent": 1, "first_email_at": started})
+    warehouse.record_journey(journey, "run-1", early)
+    warehouse.record_journey(journey, "run-1", later)
+    warehouse.record_journey(journey, "run-1", early)  # a late retry of the earlier write
+    [row] = warehouse.journeys(journey)
+    assert (row["progress"], row["emails_sent"], row["segment"]) == (7, 1, "smb")
+    assert row["cohort_week"] == "2026-W50"
+
+    rerun = JourneyProgress(progress=1, started_at=started + timedelta(days=1))
+    warehouse.record_journey(journey, "run-2", rerun)
+    [row] = warehouse.journeys(journey)
+    assert (row["run_id"], row["progress"], row["emails_sent"]) == ("run-2", 1, 0)
+
+
+def test_a_payload_save_writes_the_journeys_row_with_it(warehouse: Warehouse) -> None:
+    from datetime import UTC, datetime
+
+    from activities.contracts import JourneyProgress
+
+    journey = f"onboarding-{uuid.uuid4().hex[:8]}"
+    row = JourneyProgress(
+        progress=2,
+        started_at=datetime(2026, 12, 1, tzinfo=UTC),
+        signed_up_at=datetime(2026, 11, 29, 23, 0, tzinfo=UTC),
+        providers={"enrichment": "peopledatalabs"},
+    )
+    warehouse.save(journey, "r", WarehouseRecord(step="e", vendor="v", payload={}, journey=row))
+    [saved] = warehouse.journeys(journey)
+    assert saved["enrichment_provider"] == "peopledatalabs"
+    assert saved["cohort_week"] == "2026-W48"  # the signup's week, not the start's

@@ -359,3 +359,20 @@ async def test_the_journeys_own_config_decides(skipping_worker: RunningWorker) -
     assert state.matched_technology == "salesforce"
     assert state.outcome == Outcome.EMAILS_COMPLETED
     assert state.emails_sent == 2
+
+
+async def test_the_row_counts_an_email_while_the_journey_waits_for_the_next(
+    skipping_worker: RunningWorker,
+) -> None:
+    """The send marks the row: between emails no other write runs, so only it can say 1."""
+    from activities.warehouse import Warehouse
+
+    config = JourneyConfig(email_experiment="e: control=1, short-subject=1")
+    config = config.model_copy(update={"experiment": "e", "variant": "short-subject"})
+    handle = await start(skipping_worker, signup("sam@shopbright.example"), config)
+    await wait_for(handle, Stage.WAITING_EMAIL, emails_sent=1)
+    [row] = Warehouse(skipping_worker.settings.warehouse_url).journeys(handle.id)
+    assert row["emails_sent"] == 1 and row["outcome"] is None
+    assert row["first_email_at"] is not None
+    assert (row["experiment"], row["variant"]) == ("e", "short-subject")
+    await handle.terminate()
