@@ -253,3 +253,29 @@ async def test_controls_by_user_id(
         await reschedule(client, user_id, in_ten_minutes)
     with pytest.raises(JourneyNotFound, match="no journey for user nobody"):
         await steer(client, "nobody", "pause")
+
+
+async def test_an_experiments_variant_is_captured_at_start_and_searchable(
+    dev_server: WorkflowEnvironment, dev_worker: RunningWorker
+) -> None:
+    """The starter assigns the variant (a hash of the user id), the start carries it as
+    ``JourneyVariant``, and the same user gets the same variant again."""
+    from starter.experiment import Experiment
+
+    spec = "subject-2026-12: control=50, short-subject=50"
+    config = SLOW_SCHEDULE.model_copy(update={"email_experiment": spec})
+    new = signup("sam@shopbright.example")
+    started = await start_journey(dev_worker.client, new, config, task_queue=dev_worker.task_queue)
+    expected = Experiment.parse(spec).assign(new.user_id)
+    handle = dev_worker.client.get_workflow_handle_for(OnboardingJourney.run, started.workflow_id)
+    description = await handle.describe()
+    assert description.typed_search_attributes.get(sa.JOURNEY_VARIANT) == (
+        f"subject-2026-12:{expected}"
+    )
+    query = f"JourneyVariant = 'subject-2026-12:{expected}' AND WorkflowId = '{handle.id}'"
+    await eventually(lambda: _count(dev_server.client, query))
+    await handle.terminate()
+
+
+async def _count(client: Client, query: str) -> bool:
+    return (await client.count_workflows(query)).count == 1
