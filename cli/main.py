@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from activities.settings import VendorSettings
+from cli.analytics import experiments_command, funnel_command
 from cli.preview import preview_email_command
 from cli.spend import spend_command
 from cli.suppression import (
@@ -41,6 +42,8 @@ app.command("unsuppress")(unsuppress_command)
 app.command("unsubscribe-keygen")(unsubscribe_keygen_command)
 app.command("suppression-keygen")(suppression_keygen_command)
 app.command("preview-email")(preview_email_command)
+app.command("funnel")(funnel_command)
+app.command("experiments")(experiments_command)
 
 
 def require_encryption_keys(why: str) -> None:
