@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -27,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from activities.settings import VendorSettings
 from common.encryption import EncryptionSettings, generate_key
+from common.telemetry import MetricsSettings
 from common.unsubscribe import generate_signing_key
 from starter.settings import JourneySettings
 from starter.webhook import WebhookSettings, check_secrets
@@ -48,8 +50,18 @@ WAREHOUSE = "warehouse"
 TEMPORAL = "temporal"
 TEMPORAL_UI = "temporal-ui"
 POSTGRES_PORT = 5432
+PROMETHEUS = "prometheus"
+GRAFANA = "grafana"
+# Where the official images read their configuration.
+PROMETHEUS_CONFIG = "/etc/prometheus/prometheus.yml"
+GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
 
-SETTINGS_CLASSES: tuple[type[Any], ...] = (VendorSettings, JourneySettings, EncryptionSettings)
+SETTINGS_CLASSES: tuple[type[Any], ...] = (
+    VendorSettings,
+    JourneySettings,
+    EncryptionSettings,
+    MetricsSettings,
+)
 # The webhook is a starter: its own settings plus the journey rules it captures.
 WEBHOOK_SETTINGS_CLASSES: tuple[type[Any], ...] = (
     JourneySettings,
@@ -59,8 +71,8 @@ WEBHOOK_SETTINGS_CLASSES: tuple[type[Any], ...] = (
 # What compose refuses to start without (`${NAME:?...}`).
 WEBHOOK_SECRETS = ("SIGNUP_WEBHOOK_SECRET", "SEGMENT_SHARED_SECRET")
 # What the worker's compose environment deliberately sets to something other than the
-# product's default: the containers' own addresses.
-COMPOSE_OVERRIDES = {"WAREHOUSE_URL", "TEMPORAL_UI_URL"}
+# product's default: the containers' own addresses, and a metrics endpoint for Prometheus.
+COMPOSE_OVERRIDES = {"WAREHOUSE_URL", "TEMPORAL_UI_URL", "METRICS_PORT"}
 
 # Client settings the Temporal SDK reads itself (temporalio.envconfig).
 TEMPORAL_ENV_VARS = {
@@ -176,6 +188,43 @@ def named_volumes(service: Mapping[str, Any]) -> Iterator[str]:
             yield source
 
 
+def bind_mounts(service: Mapping[str, Any]) -> dict[str, tuple[Path, bool]]:
+    """A service's bind mounts: container path to (path here, read-only)."""
+    mounts: dict[str, tuple[Path, bool]] = {}
+    for spec in service.get("volumes") or []:
+        if isinstance(spec, Mapping):
+            if spec.get("type") == "bind":
+                here = ROOT / normalise_path(str(spec["source"]))
+                mounts[str(spec["target"])] = (here, bool(spec.get("read_only")))
+            continue
+        source, _, rest = str(spec).partition(":")
+        if source.startswith(("/", ".", "~", "$")):
+            target, _, mode = rest.partition(":")
+            mounts[target] = (ROOT / normalise_path(source), "ro" in mode.split(","))
+    return mounts
+
+
+def path_here(service: Mapping[str, Any], container_path: str) -> Path | None:
+    """The file here that a container sees at ``container_path``, through a bind mount."""
+    for target, (source, _) in bind_mounts(service).items():
+        if container_path == target or container_path.startswith(target.rstrip("/") + "/"):
+            return source / container_path[len(target) :].lstrip("/")
+    return None
+
+
+def scrape_targets(config: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """(host, port) of every target in a Prometheus configuration, static or found by DNS."""
+    targets: list[tuple[str, int]] = []
+    for job in config.get("scrape_configs") or []:
+        for static in job.get("static_configs") or []:
+            for target in static.get("targets") or []:
+                host, _, port = str(target).rpartition(":")
+                targets.append((host, int(port)))
+        for dns in job.get("dns_sd_configs") or []:
+            targets += [(str(name), int(dns["port"])) for name in dns.get("names") or []]
+    return targets
+
+
 def setting_env_names(cls: type[Any]) -> set[str]:
     prefix = str(cls.model_config.get("env_prefix", ""))
     return {(prefix + (field.alias or name)).upper() for name, field in cls.model_fields.items()}
@@ -273,7 +322,8 @@ def test_compose_file_validates_against_the_compose_spec(compose: dict[str, Any]
 
 
 def test_the_expected_services_are_defined(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) >= {"postgresql", TEMPORAL, TEMPORAL_UI, WAREHOUSE, WORKER, WEBHOOK}
+    expected = {"postgresql", TEMPORAL, TEMPORAL_UI, WAREHOUSE, WORKER, WEBHOOK}
+    assert set(services) >= expected | {PROMETHEUS, GRAFANA}
 
 
 def test_every_dependency_is_a_service_and_health_waits_have_healthchecks(
@@ -308,6 +358,12 @@ def test_published_ports_do_not_collide(services: dict[str, dict[str, Any]]) -> 
     duplicates = [port for port, count in Counter(published).items() if count > 1]
     assert not duplicates, f"host ports published twice: {duplicates}"
     assert {port[1] for port in published} >= {"7233", "8080"}
+
+
+def test_every_bind_mount_is_a_file_or_folder_here(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for target, (source, _) in bind_mounts(service).items():
+            assert source.exists(), f"{name} mounts {source.relative_to(ROOT)} at {target}"
 
 
 def test_databases_are_not_published_to_the_host(services: dict[str, dict[str, Any]]) -> None:
@@ -511,6 +567,99 @@ def test_webhook_captures_the_same_journey_settings_as_the_worker(
     for name in journey & set(webhook_env):
         monkeypatch.setenv(name, interpolate(webhook_env[name], {}))
     assert JourneySettings(_env_file=None) == default
+
+
+# --- Prometheus and Grafana: the operators' dashboards -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prometheus_config(services: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    path = path_here(services[PROMETHEUS], PROMETHEUS_CONFIG)
+    assert path is not None and path.is_file(), f"{PROMETHEUS} mounts no {PROMETHEUS_CONFIG}"
+    config = yaml.safe_load(path.read_text())
+    assert isinstance(config, dict)
+    return config
+
+
+@pytest.fixture(scope="module")
+def grafana_provisioning(services: dict[str, dict[str, Any]]) -> Path:
+    path = path_here(services[GRAFANA], GRAFANA_PROVISIONING)
+    assert path is not None and path.is_dir(), f"{GRAFANA} mounts no {GRAFANA_PROVISIONING}"
+    return path
+
+
+@pytest.mark.parametrize(("name", "port"), [(PROMETHEUS, 9090), (GRAFANA, 3000)])
+def test_the_dashboards_are_published_and_kept_running(
+    services: dict[str, dict[str, Any]], name: str, port: int
+) -> None:
+    service = services[name]
+    assert str(port) in {host_port(spec)[1] for spec in service["ports"]}
+    assert port in container_ports(service)
+    assert "healthcheck" in service
+    assert service.get("restart") == "unless-stopped"
+
+
+def test_their_configuration_is_mounted_read_only(services: dict[str, dict[str, Any]]) -> None:
+    for name in (PROMETHEUS, GRAFANA):
+        mounts = bind_mounts(services[name])
+        assert mounts, f"{name} mounts no configuration"
+        writable = [target for target, (_, read_only) in mounts.items() if not read_only]
+        assert not writable, f"{name} may write to its configuration at {writable}"
+
+
+def test_prometheus_scrapes_the_worker_metrics_port(
+    prometheus_config: dict[str, Any], worker_env: dict[str, str]
+) -> None:
+    port = int(interpolate(worker_env.get("METRICS_PORT", "0"), {}) or 0)
+    assert port, "the worker in compose serves no metrics (METRICS_PORT)"
+    assert prometheus_config["global"]["scrape_interval"] == "15s"
+    targets = scrape_targets(prometheus_config)
+    assert targets, "Prometheus scrapes nothing"
+    assert set(targets) == {(WORKER, port)}
+
+
+def test_grafana_reads_the_prometheus_service(
+    services: dict[str, dict[str, Any]], grafana_provisioning: Path
+) -> None:
+    grafana = services[GRAFANA]
+    assert PROMETHEUS in depends_on(grafana)
+    files = sorted((grafana_provisioning / "datasources").glob("*.yml"))
+    sources = [
+        source for path in files for source in yaml.safe_load(path.read_text())["datasources"]
+    ]
+    assert [source["type"] for source in sources] == ["prometheus"]
+    url = urlsplit(sources[0]["url"])
+    assert url.hostname == PROMETHEUS
+    assert url.port in container_ports(services[PROMETHEUS])
+
+
+def test_grafana_loads_the_dashboards_from_a_folder_compose_mounts(
+    services: dict[str, dict[str, Any]], grafana_provisioning: Path
+) -> None:
+    grafana = services[GRAFANA]
+    files = sorted((grafana_provisioning / "dashboards").glob("*.yml"))
+    providers = [
+        provider for path in files for provider in yaml.safe_load(path.read_text())["providers"]
+    ]
+    assert providers, "no dashboard provider is provisioned"
+    for provider in providers:
+        assert provider["type"] == "file"
+        folder = path_here(grafana, provider["options"]["path"])
+        assert folder is not None, f"{provider['options']['path']} is not mounted into {GRAFANA}"
+        assert sorted(folder.glob("*.json")), f"{folder.relative_to(ROOT)} holds no dashboard"
+
+
+def test_grafana_lets_anyone_view_and_takes_the_admin_password_from_the_shell(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    env = environment(services[GRAFANA])
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    password = env["GF_SECURITY_ADMIN_PASSWORD"]
+    # Grafana's own default, for a local stack; documented at the top of the compose file.
+    assert interpolate(password, {}) == "admin"
+    assert interpolate(password, {"GRAFANA_ADMIN_PASSWORD": "from-shell"}) == "from-shell"
+    assert "GRAFANA_ADMIN_PASSWORD" in COMPOSE_FILE.read_text().partition("\nservices:")[0]
 
 
 # --- the image ---------------------------------------------------------------------------
