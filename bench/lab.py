@@ -18,7 +18,7 @@ from temporalio.converter import DataConverter
 
 from bench import noop
 from common.encryption import generate_key
-from devstack.processes import Child
+from devstack.processes import Child, executable, free_port
 from devstack.stack import DevStack
 from devstack.temporal import ACTIVITY_TASKS, pollers
 from sandbox import SandboxServer, SandboxState
@@ -180,6 +180,22 @@ class Lab:
             now = busy()
             quiet = quiet + 1 if now - last < IDLE_CORES * SETTLE_SAMPLE_SECONDS else 0
             last = now
+
+    async def start_dashboard(self) -> str:
+        """``onboarding dashboard`` on the lab's stack, as an operator runs it; its address."""
+        port = free_port()
+        command = [executable("onboarding"), "dashboard", "--port", str(port)]
+        self.stack.spawn("dashboard", command)
+        url = f"http://127.0.0.1:{port}"
+
+        async def healthy() -> bool:
+            try:
+                return (await self.http.get(f"{url}/healthz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await self.stack.until(healthy, "the dashboard to answer")
+        return url
 
     async def _noop_polling(self) -> bool:
         return bool(await pollers(self.client, noop.TASK_QUEUE, ACTIVITY_TASKS))

@@ -93,14 +93,19 @@ def markdown(data: dict[str, Any], chart: str) -> str:
             "Journeys in flight: parked between email 1 and email 2 (schedule 0s,1h,2h), one run:",
             "",
             "| in flight | worker RSS | RSS growth | DB bytes / journey | parked/s | "
-            f"journeys/s alongside ({s['probe']} fresh) |",
-            "|---:|---:|---:|---:|---:|---:|",
+            f"journeys/s alongside ({s['probe']} fresh) | journey map page, cold / cached |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in in_flight["levels"]:
+            page = (
+                f"{row['map_page_cold_ms']:.0f} / {row['map_page_warm_ms']:.0f} ms"
+                if "map_page_cold_ms" in row
+                else "-"
+            )
             lines.append(
                 f"| {row['journeys']:.0f} | {row['worker_rss_mb']:.0f} MiB | "
                 f"{row['worker_rss_growth_mb']:.0f} MiB | {row['db_bytes_per_journey']:.0f} | "
-                f"{row['parked_per_s']:.1f} | {row['journeys_per_s']:.1f} |"
+                f"{row['parked_per_s']:.1f} | {row['journeys_per_s']:.1f} | {page} |"
             )
         d = in_flight["drain"]
         lines += [

@@ -502,6 +502,7 @@ async def in_flight(
     config = fast_config(PARKED_SCHEDULE)
     rows: list[dict[str, float]] = []
     parked: list[str] = []
+    dashboard = await lab.start_dashboard()
     prefix = journey_id(f"bench-{tag}p-")
     db_before = lab.db_bytes()
     rss_before = lab.worker_rss()
@@ -517,6 +518,7 @@ async def in_flight(
         parked += [journey_id(e["user_id"]) for e in events]
         rss = lab.worker_rss()
         db = lab.db_bytes()
+        page = await map_page_times(lab, dashboard, progress)
         probed = await journey_throughput(lab, f"{tag}q{level}", probe, concurrency, progress)
         rows.append(
             {
@@ -526,11 +528,43 @@ async def in_flight(
                 "db_bytes_per_journey": (db - db_before) / level,
                 "parked_per_s": len(events) / park_seconds,
                 "journeys_per_s": probed["journeys_per_s"],
+                **page,
             }
         )
     drain = await email_two_together(lab, prefix, parked, drain_rate, progress)
     await terminate(lab, parked, progress)
     return {"levels": rows, "drain": drain}
+
+
+# The dashboard keeps the map's counts this long; a cold page waits it out.
+MAP_CACHE_SECONDS = 30.0
+
+
+async def map_page_times(
+    lab: Lab, dashboard: str, progress: Progress, cold: int = 3, warm: int = 20
+) -> dict[str, float]:
+    """The journey map's page (``/``) as a browser asks for it: cold (every count fetched from
+    visibility, after the cache expired) and warm (from the cache), median seconds."""
+    task = progress.add_task("journey map page", total=cold + warm)
+
+    async def timed() -> float:
+        began = time.monotonic()
+        answer = await lab.http.get(f"{dashboard}/")
+        answer.raise_for_status()
+        progress.advance(task)
+        return time.monotonic() - began
+
+    colds: list[float] = []
+    warms: list[float] = []
+    for _ in range(cold):
+        await asyncio.sleep(MAP_CACHE_SECONDS + 1)
+        colds.append(await timed())
+        warms += [await timed() for _ in range(warm // cold)]
+    progress.remove_task(task)
+    return {
+        "map_page_cold_ms": statistics.median(colds) * 1000,
+        "map_page_warm_ms": statistics.median(warms) * 1000,
+    }
 
 
 async def email_two_together(

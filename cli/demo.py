@@ -4,7 +4,8 @@ Starts the dev stack (the Temporal dev server persisted to ``.demo/temporal.db``
 on :8233, and the vendor sandbox) and a worker, starts one sample signup per branch of the
 journey with a compressed email schedule, and prints each journey's path as it completes.
 Ctrl-C, closing the terminal or SIGTERM stops everything. ``DEMO_TEMPORAL_PORT``,
-``DEMO_UI_PORT``, ``DEMO_SANDBOX_PORT``, ``DEMO_CODEC_PORT`` and ``DEMO_STATE_DIR`` move it.
+``DEMO_UI_PORT``, ``DEMO_SANDBOX_PORT``, ``DEMO_CODEC_PORT``, ``DEMO_DASHBOARD_PORT`` and
+``DEMO_STATE_DIR`` move it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
@@ -41,7 +43,7 @@ from common.telemetry import (
     start_span,
 )
 from devstack.lifetime import quiet_when_gone
-from devstack.processes import port_open, stop_all
+from devstack.processes import executable, port_open, stop_all
 from devstack.stack import LOCAL_EMAIL_SETTINGS, DevStack
 from sandbox import FIXTURES, SandboxServer, expected_outcome, sample_signups
 from starter.journeys import start_journey
@@ -57,6 +59,8 @@ DEMO_SCHEDULE = [timedelta(0), timedelta(seconds=10), timedelta(seconds=25)]
 # How long the sample in another time zone waits for its send window to open.
 DEMO_HOLD = timedelta(minutes=2)
 DEMO_WINDOW_HOURS = 20
+# The samples split between the default subjects and the packaged short-subject variant.
+DEMO_EXPERIMENT = "demo-subjects: control=50, short-subject=50"
 HOLD_WATCH_POLLS = 30
 
 console = Console(highlight=False)
@@ -71,6 +75,7 @@ class DemoSettings(BaseSettings):
     ui_port: int = Field(default=8233, ge=1, le=65535)
     sandbox_port: int = Field(default=8787, ge=1, le=65535)
     codec_port: int = Field(default=8081, ge=1, le=65535)
+    dashboard_port: int = Field(default=8090, ge=1, le=65535)
     state_dir: Path = Path(".demo")
 
     @property
@@ -176,6 +181,7 @@ async def _samples(client: Client, sandbox: SandboxServer) -> int:
         email_schedule=DEMO_SCHEDULE,
         enrichment_poll_interval=timedelta(seconds=5),
         send_window=window,
+        email_experiment=DEMO_EXPERIMENT,
     )
     if held_zone:
         console.print(
@@ -213,6 +219,30 @@ async def _samples(client: Client, sandbox: SandboxServer) -> int:
     return int(code)
 
 
+async def _dashboard(stack: DevStack, demo: DemoSettings) -> None:
+    """``onboarding dashboard`` beside the demo, on loopback, linking to the demo's Web UI."""
+    port = demo.dashboard_port
+    if port_open(port):
+        console.print(f"[yellow]Port {port} is taken: the demo serves no dashboard.")
+        return
+    command = [executable("onboarding"), "dashboard", "--port", str(port)]
+    stack.spawn("dashboard", command, TEMPORAL_UI_URL=demo.ui_url, EMAIL_EXPERIMENT=DEMO_EXPERIMENT)
+    url = f"http://127.0.0.1:{port}"
+
+    async def answers() -> bool:
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            try:
+                return (await http.get(f"{url}/healthz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+    await stack.until(answers, "the dashboard to start")
+    console.print(
+        f"Dashboard:       [bold]{url}[/] (the journey map; the funnel and the "
+        f"'{DEMO_EXPERIMENT.split(':')[0]}' experiment at /funnel and /experiments)"
+    )
+
+
 async def _demo(
     demo: DemoSettings, keys: str, exit_when_done: bool, providers: dict[str, Any]
 ) -> int:
@@ -238,6 +268,7 @@ async def _demo(
         client = stack.client
         await register_search_attributes(client)  # a server the demo did not start may lack them
         console.print(f"Temporal Web UI: [bold]{demo.ui_url}[/]")
+        await _dashboard(stack, demo)
         url = stack.sandbox.url
         console.print(f"Vendor sandbox:  [bold]{url}[/] (calls at {url}/_sandbox/calls)")
         console.print(

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from activities.settings import VendorSettings
 from cli.analytics import experiments_command, funnel_command
+from cli.dashboard import dashboard_command
 from cli.preview import preview_email_command
 from cli.spend import spend_command
 from cli.suppression import (
@@ -44,6 +45,7 @@ app.command("suppression-keygen")(suppression_keygen_command)
 app.command("preview-email")(preview_email_command)
 app.command("funnel")(funnel_command)
 app.command("experiments")(experiments_command)
+app.command("dashboard")(dashboard_command)
 
 
 def require_encryption_keys(why: str) -> None:

@@ -221,10 +221,17 @@ class DevStack:
             failure=f"the Temporal dev server did not start; see {self.run_dir / 'temporal.log'}",
         )
 
-    def spawn(self, name: str, command: list[str], *, cwd: Path | None = None) -> Child:
-        """Start one more process with the stack's environment; it stops with the stack."""
+    def spawn(
+        self, name: str, command: list[str], *, cwd: Path | None = None, **overrides: str
+    ) -> Child:
+        """Start one more process with the stack's environment (and ``overrides``); it stops
+        with the stack."""
         child = Child(
-            name, command, env=self.env(), log=self.run_dir / f"{name}.log", cwd=cwd or self.run_dir
+            name,
+            command,
+            env=self.env(**overrides),
+            log=self.run_dir / f"{name}.log",
+            cwd=cwd or self.run_dir,
         )
         child.start()
         self.others.append(child)

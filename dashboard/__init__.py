@@ -1,0 +1,2 @@
+"""``onboarding dashboard``: the journey map, the funnel and the experiments, counts and rates
+only."""
