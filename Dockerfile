@@ -20,6 +20,8 @@ COPY sandbox ./sandbox
 COPY common ./common
 COPY cli ./cli
 COPY devstack ./devstack
+COPY analytics ./analytics
+COPY dashboard ./dashboard
 RUN pip install --no-cache-dir . \
     && rm -rf /src/build /src/*.egg-info
 

@@ -46,6 +46,8 @@ SCHEMA_CANDIDATES = (
 WORKER = "worker"
 WEBHOOK = "webhook"
 WEBHOOK_PORT = 8000
+DASHBOARD = "dashboard"
+DASHBOARD_PORT = 8090
 WAREHOUSE = "warehouse"
 TEMPORAL = "temporal"
 TEMPORAL_UI = "temporal-ui"
@@ -322,7 +324,7 @@ def test_compose_file_validates_against_the_compose_spec(compose: dict[str, Any]
 
 
 def test_the_expected_services_are_defined(services: dict[str, dict[str, Any]]) -> None:
-    expected = {"postgresql", TEMPORAL, TEMPORAL_UI, WAREHOUSE, WORKER, WEBHOOK}
+    expected = {"postgresql", TEMPORAL, TEMPORAL_UI, WAREHOUSE, WORKER, WEBHOOK, DASHBOARD}
     assert set(services) >= expected | {PROMETHEUS, GRAFANA}
 
 
@@ -567,6 +569,41 @@ def test_webhook_captures_the_same_journey_settings_as_the_worker(
     for name in journey & set(webhook_env):
         monkeypatch.setenv(name, interpolate(webhook_env[name], {}))
     assert JourneySettings(_env_file=None) == default
+
+
+# --- the dashboard: same image, beyond loopback only with a sign-in -----------------------
+
+
+def test_the_dashboard_runs_the_worker_image_and_requires_a_sign_in(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from common.codec_server import CodecServerSettings
+    from dashboard.app import DashboardConfigError, check_access
+    from dashboard.settings import DashboardSettings
+
+    dashboard = services[DASHBOARD]
+    assert dashboard["build"] == services[WORKER]["build"]
+    port = str(DASHBOARD_PORT)
+    assert dashboard["command"] == ["onboarding", "dashboard", "--host", "0.0.0.0", "--port", port]
+    assert port in {host_port(spec)[1] for spec in dashboard["ports"]}
+    assert depends_on(dashboard)[TEMPORAL]["condition"] == "service_healthy"
+    assert "healthcheck" in dashboard
+    env = environment(dashboard)
+    classes = (DashboardSettings, CodecServerSettings, JourneySettings)
+    unknown = sorted(name for name in env if not is_known_worker_env(name, classes))
+    assert not unknown, f"the dashboard reads no setting named {unknown}"
+    with pytest.raises(ValueError, match="CODEC_SERVER_TOKEN"):
+        interpolate(env["CODEC_SERVER_TOKEN"], {})
+    for name in setting_env_names(CodecServerSettings):
+        monkeypatch.delenv(name, raising=False)
+    token = "a-token-of-the-operators-choosing"
+    for name, value in env.items():
+        monkeypatch.setenv(name, interpolate(value, {"CODEC_SERVER_TOKEN": token}))
+    check_access(CodecServerSettings(_env_file=None), "0.0.0.0")  # starts: it has a sign-in
+    monkeypatch.delenv("CODEC_SERVER_TOKEN")
+    with pytest.raises(DashboardConfigError):
+        check_access(CodecServerSettings(_env_file=None), "0.0.0.0")
+    assert env["TEMPORAL_UI_URL"].endswith(":8080")  # the compose Web UI's published port
 
 
 # --- Prometheus and Grafana: the operators' dashboards -------------------------------------
