@@ -105,6 +105,14 @@ def _upsert(
     raise NotImplementedError(dialect)
 
 
+def _unavailable(exc: SQLAlchemyError) -> ApplicationError:
+    # The driver's message can echo the URL or the row: keep only the error's class.
+    return ApplicationError(
+        f"Warehouse unavailable ({type(exc).__name__}); check WAREHOUSE_URL and the database",
+        type=UNAVAILABLE,
+    )
+
+
 def _aware(moment: datetime) -> datetime:
     # SQLite hands timestamps back without their zone; they were written in UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -289,11 +297,7 @@ class Warehouse:
         try:
             self.save(journey_id, run_id, record)
         except SQLAlchemyError as exc:
-            # The driver's message can echo the URL or the row: keep only the error's class.
-            raise ApplicationError(
-                f"Warehouse unavailable ({type(exc).__name__}); check WAREHOUSE_URL and the database",
-                type=UNAVAILABLE,
-            ) from None
+            raise _unavailable(exc) from None
 
     @activity.defn(name=RECORD_JOURNEY)
     def record_activity(self, journey: JourneyProgress) -> None:
@@ -301,10 +305,7 @@ class Warehouse:
         try:
             self.record_journey(journey_id, run_id, journey)
         except SQLAlchemyError as exc:
-            raise ApplicationError(
-                f"Warehouse unavailable ({type(exc).__name__}); check WAREHOUSE_URL and the database",
-                type=UNAVAILABLE,
-            ) from None
+            raise _unavailable(exc) from None
 
     def close(self) -> None:
         self._engine.dispose()
