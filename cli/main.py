@@ -96,6 +96,27 @@ def codec_server(
         raise fail(str(exc), 2) from None
 
 
+@app.command("register-search-attributes")
+def register_search_attributes_command() -> None:
+    """Register the journey's search attributes the namespace lacks (once per namespace; the
+    same as the `temporal operator search-attribute create` commands the worker prints)."""
+    from worker.main import missing_search_attributes, register_search_attributes
+
+    async def _register() -> list[str]:
+        stop = asyncio.Event()
+        client = await connect_when_reachable(stop)
+        assert client is not None  # nothing sets stop: it waits for Temporal
+        missing = await missing_search_attributes(client)
+        await register_search_attributes(client)
+        left = await missing_search_attributes(client)
+        if left:
+            raise fail(f"namespace '{client.namespace}' still lacks {', '.join(left)}")
+        return sorted(missing) if missing is not None else []
+
+    added = run(_register())
+    typer.echo(f"registered: {', '.join(added)}" if added else "every search attribute is there")
+
+
 @app.command()
 def worker() -> None:
     """Run a worker: it hosts the journey and its vendor calls until SIGINT or SIGTERM."""

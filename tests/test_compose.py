@@ -571,6 +571,22 @@ def test_webhook_captures_the_same_journey_settings_as_the_worker(
     assert JourneySettings(_env_file=None) == default
 
 
+# --- the search attributes: registered once before anything starts journeys --------------
+
+
+def test_the_search_attributes_are_registered_before_journeys_start(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    setup = services["temporal-setup"]
+    assert setup["build"] == services[WORKER]["build"]
+    assert setup["command"] == ["onboarding", "register-search-attributes"]
+    assert depends_on(setup)[TEMPORAL]["condition"] == "service_healthy"
+    assert environment(setup)["TEMPORAL_ADDRESS"] == "temporal:7233"
+    for name in (WORKER, WEBHOOK, DASHBOARD):
+        condition = depends_on(services[name])["temporal-setup"]["condition"]
+        assert condition == "service_completed_successfully", name
+
+
 # --- the dashboard: same image, beyond loopback only with a sign-in -----------------------
 
 

@@ -362,3 +362,33 @@ async def steer_with_the_temporal_cli(
         temporal_cli, "workflow", "signal", "--workflow-id", workflow_id, "--name", "unsubscribe"
     )
     assert signal.returncode == 0, signal.stderr
+
+
+async def test_register_search_attributes_fills_a_bare_namespace(
+    dev_server: WorkflowEnvironment, env: dict[str, str]
+) -> None:
+    """What Docker Compose runs once before the worker: every attribute, then nothing to do."""
+    from google.protobuf.duration_pb2 import Duration
+    from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+
+    from worker.main import missing_search_attributes
+    from workflows import search_attributes as sa
+
+    namespace = f"bare-{uuid.uuid4().hex[:8]}"
+    await dev_server.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    client = Client(dev_server.client.service_client, namespace=namespace)
+    for _ in range(100):  # a new namespace takes the server a moment to serve
+        if await missing_search_attributes(client) is not None:
+            break
+        await asyncio.sleep(0.2)
+    bare = {**env, "TEMPORAL_NAMESPACE": namespace}
+    first = onboarding("register-search-attributes", env=bare)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "registered: " + ", ".join(sorted(k.name for k in sa.ALL))
+    assert await missing_search_attributes(client) == []
+    again = onboarding("register-search-attributes", env=bare)
+    assert (again.returncode, again.stdout.strip()) == (0, "every search attribute is there")
