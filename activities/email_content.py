@@ -96,7 +96,9 @@ class EmailTemplates:
         last = self._last_step_number()
         # Every technology with the default copy; every variant's own copy once (its blocks
         # are the default's).
-        cases = [(technology, None) for technology in (*technologies, _UNKNOWN_TECHNOLOGY)]
+        cases: list[tuple[str, str | None]] = [
+            (technology, None) for technology in (*technologies, _UNKNOWN_TECHNOLOGY)
+        ]
         cases += [(_UNKNOWN_TECHNOLOGY, variant) for variant in self.variants()]
         for technology, variant in cases:
             for number in range(1, last + 1):
