@@ -40,11 +40,12 @@ def test_an_email_journeys_shape_is_its_commands_in_order() -> None:
         Step(Command.TIMER, seconds=3 * 86_400),
         email,
         upsert,
+        Step(Command.LOCAL_ACTIVITY, "record_journey"),  # the journeys table's row, at the end
     ]
-    assert (shape.count(Command.ACTIVITY), shape.count(Command.LOCAL_ACTIVITY)) == (5, 2)
+    assert (shape.count(Command.ACTIVITY), shape.count(Command.LOCAL_ACTIVITY)) == (5, 3)
     assert (shape.count(Command.UPSERT), shape.count(Command.TIMER)) == (3, 2)
     assert shape.queue_suffixes == {"-enrichment", "-technographics", "-email"}
-    assert shape.activities == 7
+    assert shape.activities == 8
 
 
 def test_an_enterprise_journeys_shape_alerts_sales_on_its_own_queue() -> None:
@@ -55,6 +56,7 @@ def test_an_enterprise_journeys_shape_alerts_sales_on_its_own_queue() -> None:
         Step(Command.UPSERT),  # the stage, before the alert's server retries
         Step(Command.ACTIVITY, "post_sales_alert", "-sales-alert"),
         Step(Command.UPSERT),
+        Step(Command.LOCAL_ACTIVITY, "record_journey"),
     ]
 
 
