@@ -186,11 +186,14 @@ async def test_no_personal_data_in_the_history_and_the_codec_server_reveals_it(
         for e in history.events
         if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
     ]
-    assert len(local) == 2  # the two warehouse saves
+    assert len(local) == 3  # the two warehouse saves, and the journey's row at its end
     sdk_written = [marker.details["data"].payloads[0] for marker in local]
+    kinds = []
     for payload in sdk_written:
         data = json.loads(payload.data)
-        assert set(data) <= bookkeeping and data["activity_type"] == "save_to_warehouse"
+        assert set(data) <= bookkeeping
+        kinds.append(data["activity_type"])
+    assert kinds == ["save_to_warehouse", "save_to_warehouse", "record_journey"]
     found = [
         (path, payload)
         for event in history.events
