@@ -13,13 +13,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from activities.settings import VendorSettings
 from activities.warehouse import Warehouse
 from analytics import experiments, funnel
 from analytics.stats import Interval
-from common.command_line import describe_settings_error, fail
+from cli.warehouse_report import read_warehouse
+from common.command_line import fail
 from common.durations import format_offset, parse_offset
 
 T = TypeVar("T")
@@ -41,19 +40,7 @@ WeeksOption = Annotated[
 
 def _read(query: Callable[[Warehouse], T]) -> T:
     """Run ``query`` against WAREHOUSE_URL's warehouse, or exit with one line."""
-    try:
-        settings = VendorSettings()
-    except ValidationError as exc:
-        raise fail(describe_settings_error(exc, VendorSettings), 2) from None
-    warehouse = Warehouse(settings.warehouse_url)
-    try:
-        return query(warehouse)
-    except SQLAlchemyError as exc:
-        raise fail(
-            f"cannot read the journeys table ({type(exc).__name__}); check WAREHOUSE_URL"
-        ) from None
-    finally:
-        warehouse.close()
+    return read_warehouse(lambda warehouse, _: query(warehouse), "the journeys table")
 
 
 def _console() -> Console:

@@ -6,15 +6,12 @@ from datetime import date, datetime
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from activities.settings import VendorSettings
 from activities.spend import spend_by_vendor
-from activities.warehouse import Warehouse
-from common.command_line import describe_settings_error, fail
+from cli.warehouse_report import read_warehouse
+from common.command_line import fail
 
 
 def _since(value: str | None) -> date | None:
@@ -33,19 +30,10 @@ def spend_command(
 ) -> None:
     """Vendor calls and their estimated cost per vendor (prices from VENDOR_PRICES)."""
     start = _since(since)
-    try:
-        settings = VendorSettings()
-    except ValidationError as exc:
-        raise fail(describe_settings_error(exc, VendorSettings), 2) from None
-    warehouse = Warehouse(settings.warehouse_url)
-    try:
-        rows = spend_by_vendor(warehouse, settings.vendor_prices, start)
-    except SQLAlchemyError as exc:
-        raise fail(
-            f"cannot read the spend ledger ({type(exc).__name__}); check WAREHOUSE_URL"
-        ) from None
-    finally:
-        warehouse.close()
+    rows = read_warehouse(
+        lambda warehouse, settings: spend_by_vendor(warehouse, settings.vendor_prices, start),
+        "the spend ledger",
+    )
     title = "Vendor spend" + (f" since {start.isoformat()}" if start else "")
     table = Table(title=title)
     table.add_column("vendor")
